@@ -1,0 +1,3 @@
+"""interplab.mips — implemented by its own issue; importable so the workspace and CLI can see it."""
+
+__all__: list[str] = []

@@ -1,0 +1,74 @@
+"""The ``interplab`` command line (typer + rich). Heavy imports happen inside commands.
+
+Every user error (:class:`InterplabError`) is printed as one paragraph without a traceback and
+exits with code 2; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from interplab.core.cli._common import err_console
+from interplab.core.errors import InterplabError
+
+__all__ = ["app", "main"]
+
+
+class _Group(TyperGroup):
+    """Turns :class:`InterplabError` into a message and exit code 2, for every subcommand."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InterplabError as error:
+            err_console.print(f"[bold red]error:[/] {_escape(str(error))}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]: unfinished runs are stored as 'interrupted'.")
+            raise typer.Exit(130) from None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _typer(help: str) -> typer.Typer:
+    return typer.Typer(
+        cls=_Group,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
+
+app = _typer(
+    "interplab: layer robustness, MIPS program synthesis and segmentation label quality, in one "
+    "store. Start with `interplab run experiments/quickstart.toml`."
+)
+runs_app = _typer("List, show, compare and delete stored records.")
+export_app = _typer("Export records to JSON Lines, Parquet or MLflow.")
+cache_app = _typer("Inspect or clear the content-addressed cache.")
+app.add_typer(runs_app, name="runs")
+app.add_typer(export_app, name="export")
+app.add_typer(cache_app, name="cache")
+
+from interplab.core.cli import _commands, _records  # noqa: E402  (registers the commands)
+
+_ = (_commands, _records)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``interplab`` script."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="interplab", standalone_mode=True)
+    except KeyboardInterrupt:  # raised outside a command (e.g. while importing)
+        sys.exit(130)

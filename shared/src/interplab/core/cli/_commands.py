@@ -1,0 +1,211 @@
+"""``interplab run``, ``analyses``, ``report``, ``cache`` and ``doctor``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from interplab.core.cli import app, cache_app
+from interplab.core.cli._common import (
+    AnalysisName,
+    CacheOption,
+    Experiment,
+    Package,
+    StoreOption,
+    console,
+    filters,
+    format_value,
+    open_cache,
+    open_store,
+)
+from interplab.core.errors import ConfigError
+
+_RUNNERS = ("local", "process", "ray")
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML), e.g. experiments/quickstart.toml.")],
+    runner: Annotated[str, typer.Option(help="local | process | ray.")] = "local",
+    workers: Annotated[int | None, typer.Option(help="Worker processes (process/ray runners).")] = None,
+    store: StoreOption = None,
+    cache_dir: CacheOption = None,
+    force: Annotated[bool, typer.Option(help="Rerun runs the store already has.")] = False,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (ray runner).")] = None,
+    report: Annotated[bool, typer.Option(help="Write the HTML report afterwards.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run every analysis in SPEC and write its records to the store."""
+    from interplab.core.paths import default_store_url
+    from interplab.core.runners import run_spec
+    from interplab.core.specs import load_spec
+
+    if runner not in _RUNNERS:
+        raise ConfigError(f"--runner {runner!r} is not known; use one of {', '.join(_RUNNERS)}.")
+    experiment = load_spec(spec)
+    store_url = store or os.environ.get("INTERPLAB_STORE") or experiment.store or default_store_url()
+    cache = open_cache(cache_dir)
+    summary = run_spec(
+        experiment, store_url=store_url, cache_dir=cache.root, origin=str(spec), runner=runner,
+        workers=workers, address=address, force=force, show_progress=progress,
+    )  # fmt: skip
+    table = Table(title=f"{experiment.name}: {len(summary.outcomes)} runs", title_justify="left")
+    for column in ("run", "analysis", "status", "s", "headline metrics"):
+        table.add_column(column, justify="right" if column == "s" else "left")
+    colours = {"completed": "green", "failed": "red", "skipped": "dim", "interrupted": "yellow"}
+    for o in summary.outcomes:
+        headline = ", ".join(
+            f"{k.split('.', 1)[-1]}={format_value(v)}" for k, v in list(o.headline.items())[:3]
+        )
+        if o.error:
+            headline = o.error.splitlines()[0][:120]
+        colour = colours.get(o.status, "white")
+        table.add_row(
+            escape(o.label), o.analysis, f"[{colour}]{o.status}[/]", f"{o.seconds:.1f}", escape(headline)
+        )
+    console.print(table)
+    console.print(f"store: {escape(summary.store_url)}")
+    if report:
+        from interplab.core.report import build_report
+
+        out = build_report(
+            open_store(summary.store_url), cache, cache.root.parent / "report",
+            experiment=[experiment.name],
+        )  # fmt: skip
+        console.print(f"report: {out}")
+    if summary.count("failed"):
+        console.print(f"[red]{summary.count('failed')} run(s) failed[/]; `interplab runs show ID` shows why.")
+        raise typer.Exit(1)
+
+
+@app.command()
+def analyses(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the registered analyses and their config fields."""
+    from interplab.core.registry import analysis_names, config_fields, get_analysis
+
+    rows = []
+    for name in analysis_names():
+        cls = get_analysis(name)
+        fields = [f.__dict__ for f in config_fields(cls)]
+        rows.append({"name": name, "summary": cls.summary(), "fields": fields})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title="registered analyses", title_justify="left", show_lines=True)
+    table.add_column("analysis")
+    table.add_column("config fields (name: type = default)")
+    for row in rows:
+        lines = [
+            f"[bold]{f['name']}[/]: {escape(f['type'])}"
+            + ("" if f["required"] else f" = {escape(repr(f['default']))}")
+            + (f"\n  [dim]{escape(f['help'])}[/]" if f["help"] else "")
+            for f in row["fields"]
+        ]
+        table.add_row(f"[bold]{row['name']}[/]\n{escape(row['summary'])}", "\n".join(lines) or "-")
+    console.print(table)
+
+
+@app.command()
+def report(
+    out: Annotated[Path | None, typer.Option(help="Folder for report.html (default: $INTERPLAB_HOME/report).")] = None,
+    store: StoreOption = None,
+    cache_dir: CacheOption = None,
+    package: Package = None,
+    analysis: AnalysisName = None,
+    experiment: Experiment = None,
+) -> None:
+    """Write a self-contained HTML report of the store (figures embedded)."""
+    from interplab.core.paths import interplab_home
+    from interplab.core.report import build_report
+
+    path = build_report(
+        open_store(store), open_cache(cache_dir), out or interplab_home() / "report",
+        **filters(package=package, analysis=analysis, experiment=experiment),
+    )  # fmt: skip
+    console.print(f"report: {path}")
+
+
+@cache_app.command("info")
+def cache_info(cache_dir: CacheOption = None) -> None:
+    """Where the cache is and what it holds."""
+    info = open_cache(cache_dir).info()
+    table = Table(show_header=False)
+    table.add_row("root", str(info.root))
+    table.add_row("entries", f"{info.entries} " + str(info.by_codec or ""))
+    table.add_row("folders", str(info.dirs))
+    table.add_row("blobs", str(info.blobs))
+    table.add_row("size", f"{info.size_bytes / 2**20:.1f} MiB")
+    console.print(table)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    cache_dir: CacheOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete everything in the cache (trained models are retrained on next use)."""
+    cache = open_cache(cache_dir)
+    if not yes:
+        _confirm(f"Delete everything under {cache.root}?")
+    console.print(f"removed {cache.clear()} cache items from {cache.root}")
+
+
+def _confirm(question: str) -> None:
+    import sys
+
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question} Not asking without a terminal; pass --yes to confirm.")
+    if not typer.confirm(question):
+        raise typer.Exit(1)
+
+
+@app.command()
+def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
+    """Versions, device, store and cache locations, and which optional extras are present."""
+    import importlib.util
+    import platform
+
+    from interplab.core.environment import package_versions
+    from interplab.core.errors import InterplabError
+    from interplab.core.registry import analysis_names
+
+    table = Table(show_header=False, title="interplab doctor", title_justify="left")
+    table.add_row("python", f"{platform.python_version()} ({platform.platform()})")
+    for name, version in package_versions():
+        table.add_row(name, version)
+    try:
+        import torch
+
+        from interplab.core.device import describe_device, resolve_device
+
+        device = describe_device(resolve_device("auto"))
+        table.add_row("device (auto)", f"{device}; CUDA available: {torch.cuda.is_available()}")
+    except Exception as error:  # a broken torch install is exactly what doctor should show
+        table.add_row("device (auto)", f"[red]torch unusable: {escape(str(error))}[/]")
+    try:
+        opened = open_store(store)
+        table.add_row("store", f"{escape(repr(opened))}: {opened.count()} records")
+    except InterplabError as error:
+        table.add_row("store", f"[red]{escape(str(error))}[/]")
+    cache = open_cache(cache_dir)
+    table.add_row("cache", f"{cache.root} ({cache.info().size_bytes / 2**20:.1f} MiB)")
+    extras: dict[str, Any] = {
+        "ray (extra 'ray')": "ray",
+        "mlflow (extra 'mlflow')": "mlflow",
+        "psycopg (PostgreSQL)": "psycopg",
+        "cleanlab": "cleanlab",
+        "pysr": "pysr",
+    }
+    for label, module in extras.items():
+        present = importlib.util.find_spec(module) is not None
+        table.add_row(label, "[green]present[/]" if present else "[dim]not installed[/]")
+    table.add_row("analyses", ", ".join(analysis_names()) or "none")
+    console.print(table)

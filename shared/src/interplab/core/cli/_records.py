@@ -1,0 +1,200 @@
+"""``interplab runs list|show|compare|delete``, ``export jsonl|parquet|mlflow`` and ``import``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from interplab.core.cli import app, export_app, runs_app
+from interplab.core.cli._common import (
+    AnalysisName,
+    Experiment,
+    Package,
+    Since,
+    Status,
+    StoreOption,
+    Tag,
+    Where,
+    console,
+    filters,
+    format_value,
+    open_store,
+)
+from interplab.core.errors import StoreError
+
+
+@runs_app.command("list")
+def runs_list(
+    store: StoreOption = None,
+    package: Package = None,
+    analysis: AnalysisName = None,
+    status: Status = None,
+    experiment: Experiment = None,
+    tag: Tag = None,
+    since: Since = None,
+    where: Where = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many (newest first).")] = 50,
+) -> None:
+    """List records, newest first, with their first metrics."""
+    chosen = filters(package, analysis, status, experiment, tag, since, where)
+    opened = open_store(store)
+    records = opened.query(limit=limit, newest_first=True, **chosen)
+    table = Table(title=f"{len(records)} of {opened.count(**chosen)} records", title_justify="left")
+    for column in ("id", "experiment", "analysis", "status", "created (UTC)", "metrics"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        metrics = ", ".join(
+            f"{k.split('.', 1)[1]}={format_value(m.value, m.unit)}" for k, m in list(r.metrics.items())[:3]
+        )
+        table.add_row(
+            escape(r.id), escape(r.experiment or ""), r.analysis, r.status,
+            r.created_at.strftime("%Y-%m-%d %H:%M:%S"), escape(metrics),
+        )  # fmt: skip
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    record_id: Annotated[str, typer.Argument(help="Record id or a unique prefix of it.")],
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record's JSON.")] = False,
+) -> None:
+    """Show one record: metrics with units, config, inputs, environment, error."""
+    record = open_store(store).get(record_id)
+    if as_json:
+        typer.echo(json.dumps(json.loads(record.to_json()), indent=2))
+        return
+    console.print(f"[bold]{escape(record.id)}[/]  {record.analysis}  [{record.status}]")
+    console.print(f"experiment {escape(record.experiment or '-')}, run {record.run_id}, "
+                  f"created {record.created_at:%Y-%m-%d %H:%M:%S} UTC")  # fmt: skip
+    if record.metrics:
+        table = Table(title="metrics", title_justify="left")
+        for column in ("metric", "value", "better", "description"):
+            table.add_column(column)
+        for key, m in record.metrics.items():
+            better = {True: "higher", False: "lower", None: ""}[m.higher_is_better]
+            table.add_row(key, format_value(m.value, m.unit), better, escape(m.description))
+        console.print(table)
+    for title, value in (
+        ("params", record.params), ("inputs", record.inputs),
+        ("artifacts", {k: a.model_dump() for k, a in record.artifacts.items()}),
+        ("env", record.env.model_dump()),
+    ):  # fmt: skip
+        if value:
+            console.print(f"[bold]{title}[/]")
+            console.print(escape(json.dumps(value, indent=2, default=str)))
+    if record.error:
+        console.print(f"[bold red]error[/]\n{escape(record.error)}")
+
+
+@runs_app.command("compare")
+def runs_compare(
+    record_ids: Annotated[list[str] | None, typer.Argument(help="Record ids (or prefixes).")] = None,
+    store: StoreOption = None,
+    analysis: AnalysisName = None,
+    experiment: Experiment = None,
+) -> None:
+    """Compare records side by side: metrics (best marked) and the params that differ."""
+    opened = open_store(store)
+    records = [opened.get(i) for i in record_ids or []]
+    if analysis or experiment:
+        records += opened.query(**filters(analysis=analysis, experiment=experiment))
+    if len(records) < 2:
+        raise StoreError("compare needs at least two records: give ids, or --analysis/--experiment.")
+    table = Table(title=f"{len(records)} records", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for r in records:
+        table.add_column(escape(r.id[-24:]), justify="right")
+    keys = list(dict.fromkeys(k for r in records for k in r.params))
+    for key in keys:
+        values = [json.dumps(r.params.get(key), default=str) for r in records]
+        if len(set(values)) > 1:
+            table.add_row(f"[dim]param[/] {escape(key)}", *(escape(v) for v in values))
+    for key in dict.fromkeys(k for r in records for k in r.metrics):
+        present = [r.metrics.get(key) for r in records]
+        direction = next((m.higher_is_better for m in present if m is not None), None)
+        finite = [m.value for m in present if m is not None and m.is_finite]
+        best = (max(finite) if direction else min(finite)) if finite and direction is not None else None
+        cells = []
+        for m in present:
+            text = "-" if m is None else format_value(m.value, m.unit)
+            cells.append(f"[bold green]{text}[/]" if m is not None and m.value == best else text)
+        arrow = {True: " ↑", False: " ↓", None: ""}[direction]
+        table.add_row(f"{key}{arrow}", *cells)
+    console.print(table)
+
+
+@runs_app.command("delete")
+def runs_delete(
+    record_ids: Annotated[list[str] | None, typer.Argument(help="Record ids to delete.")] = None,
+    store: StoreOption = None,
+    experiment: Experiment = None,
+    status: Status = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete records by id, or every record of --experiment / --status."""
+    from interplab.core.cli._commands import _confirm
+
+    opened = open_store(store)
+    chosen = filters(experiment=experiment, status=status)
+    if not record_ids and not chosen:
+        raise StoreError("say what to delete: record ids, --experiment or --status.")
+    ids = [opened.get(i).id for i in record_ids or []]
+    count = len(ids) + (opened.count(**chosen) if chosen else 0)
+    if not yes:
+        _confirm(f"Delete {count} record(s) from {opened!r}?")
+    removed = opened.delete(ids) + (opened.delete_where(**chosen) if chosen else 0)
+    console.print(f"deleted {removed} record(s)")
+
+
+def _export(path: Path, fmt: str, store: str | None, **chosen: object) -> None:
+    count = open_store(store).export(path, format=fmt, **chosen)
+    console.print(f"wrote {count} records to {path}")
+
+
+@export_app.command("jsonl")
+def export_jsonl(
+    path: Annotated[Path, typer.Argument(help="Output .jsonl file.")],
+    store: StoreOption = None, package: Package = None, analysis: AnalysisName = None,
+    status: Status = None, experiment: Experiment = None, tag: Tag = None,
+) -> None:  # fmt: skip
+    """Write records as JSON Lines (one full record per line; `interplab import` reads it)."""
+    _export(path, "jsonl", store, **filters(package, analysis, status, experiment, tag))
+
+
+@export_app.command("parquet")
+def export_parquet(
+    path: Annotated[Path, typer.Argument(help="Output .parquet file.")],
+    store: StoreOption = None, package: Package = None, analysis: AnalysisName = None,
+    status: Status = None, experiment: Experiment = None, tag: Tag = None,
+) -> None:  # fmt: skip
+    """Write records to Parquet (indexed columns + full record JSON)."""
+    _export(path, "parquet", store, **filters(package, analysis, status, experiment, tag))
+
+
+@export_app.command("mlflow")
+def export_mlflow(
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI, e.g. sqlite:///mlflow.db.")],
+    store: StoreOption = None, package: Package = None, analysis: AnalysisName = None,
+    experiment: Experiment = None,
+) -> None:  # fmt: skip
+    """Log records as MLflow runs (params, metrics, tags); needs the 'mlflow' extra."""
+    from interplab.core.exports import export_to_mlflow
+
+    records = open_store(store).query(**filters(package, analysis, None, experiment))
+    count = export_to_mlflow(records, tracking_uri)
+    console.print(f"logged {count} records to MLflow at {tracking_uri}")
+
+
+@app.command("import")
+def import_records(
+    path: Annotated[Path, typer.Argument(help="A .jsonl or .parquet file from `interplab export`.")],
+    store: StoreOption = None,
+) -> None:
+    """Add records from an export; all are validated first, so a bad file adds nothing."""
+    console.print(f"imported {open_store(store).import_file(path)} records from {path}")

@@ -1,0 +1,136 @@
+"""A self-contained static HTML report of what the store holds.
+
+One file, no external requests: figures are PNGs embedded as data URIs; every string that comes
+from a record is HTML-escaped by Jinja2's autoescaping (tested with hostile strings).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from interplab.core.records import ExperimentRecord
+
+if TYPE_CHECKING:
+    from interplab.core.cache import Cache
+    from interplab.core.store import Store
+
+__all__ = ["build_report", "render_report"]
+
+_MAX_RECORD_FIGURES = 24
+
+
+@dataclass
+class _Figure:
+    title: str
+    data_uri: str
+
+
+@dataclass
+class _Section:
+    package: str
+    analysis: str
+    summary: str
+    records: list[ExperimentRecord]
+    metric_keys: list[str]
+    metric_meta: dict[str, dict[str, Any]]
+    figures: list[_Figure] = field(default_factory=list)
+    record_figures: list[tuple[str, _Figure]] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return "a-" + "".join(c if c.isalnum() else "-" for c in self.analysis)
+
+
+def _png(data: bytes, title: str) -> _Figure:
+    return _Figure(title, "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
+
+
+def _sections(records: list[ExperimentRecord], cache: Cache | None) -> list[_Section]:
+    from interplab.core.errors import InterplabError
+    from interplab.core.registry import get_analysis
+    from interplab.core.report._figures import sweep_figures
+
+    grouped: dict[tuple[str, str], list[ExperimentRecord]] = defaultdict(list)
+    for r in records:
+        grouped[(r.package, r.analysis)].append(r)
+    sections = []
+    for (package, analysis), group in sorted(grouped.items()):
+        keys = list(dict.fromkeys(k for r in group for k in r.metrics))
+        meta = {}
+        for key in keys:
+            m = next(r.metrics[key] for r in group if key in r.metrics)
+            meta[key] = {"unit": m.unit, "hib": m.higher_is_better, "description": m.description}
+        summary, figures = "", []
+        try:
+            cls = get_analysis(analysis)
+            summary = cls.summary()
+            figures = [_png(png, title) for title, png in cls.figures(group)]
+        except InterplabError:
+            summary = "(analysis not installed here: records only)"
+        figures += [_png(png, title) for title, png in sweep_figures(group)]
+        section = _Section(package, analysis, summary, group, keys, meta, figures)
+        for r in group:
+            for name, artifact in r.artifacts.items():
+                if artifact.media_type != "image/png" or cache is None:
+                    continue
+                if len(section.record_figures) >= _MAX_RECORD_FIGURES:
+                    break
+                data = cache.read_blob(artifact.sha256)
+                if data is not None:
+                    section.record_figures.append((r.id, _png(data, artifact.title or name)))
+        sections.append(section)
+    return sections
+
+
+def _fmt(value: float, unit: str = "") -> str:
+    if value != value:
+        return "nan"
+    text = str(int(value)) if value == int(value) and abs(value) < 1e15 else f"{value:.4g}"
+    return f"{text} {unit}".strip() if unit and unit != "fraction" else text
+
+
+def render_report(
+    records: list[ExperimentRecord], *, cache: Cache | None = None, title: str = "interplab report",
+    source: str = "",
+) -> str:  # fmt: skip
+    """The report's HTML for ``records`` (figures read from ``cache``'s blob store)."""
+    import jinja2
+
+    template_text = resources.files("interplab.core.report").joinpath("report.html.j2").read_text()
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["fmt"] = _fmt
+    env.filters["pretty"] = lambda value: json.dumps(value, indent=2, default=str, sort_keys=True)
+    counts: dict[str, int] = defaultdict(int)
+    for r in records:
+        counts[r.status] += 1
+    return env.from_string(template_text).render(
+        title=title,
+        source=source,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        counts=dict(counts),
+        total=len(records),
+        sections=_sections(records, cache),
+    )
+
+
+def build_report(store: Store, cache: Cache | None, out_dir: str | Path, **filters: Any) -> Path:
+    """Write ``out_dir/report.html`` for the records matching ``filters``; returns its path."""
+    from interplab.core.store._engine import redact_url
+
+    records = store.query(**filters)
+    html = render_report(records, cache=cache, source=redact_url(store.url))
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.html"
+    tmp = folder / f".report.html.{os.getpid()}.tmp"
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, path)
+    return path.resolve()

@@ -1,0 +1,123 @@
+"""Run one task: seed, build the context, call the analysis, write its records atomically.
+
+This is the function every runner calls, in this process, a worker process or a Ray worker; it
+opens its own store connection so tasks write concurrently.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from interplab.core.analysis import Progress, RunContext, no_progress
+from interplab.core.records import ExperimentRecord
+from interplab.core.specs import Task
+
+__all__ = ["Outcome", "execute_task", "placeholder_record"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one task."""
+
+    run_id: str
+    label: str
+    analysis: str
+    status: str
+    """``completed``, ``failed``, ``interrupted`` or ``skipped``."""
+    n_records: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    headline: dict[str, float] = field(default_factory=dict)
+    """The first record's metrics (for the summary table)."""
+
+
+def placeholder_record(task: Task, status: str, *, error: str | None = None,
+                       started_at: datetime | None = None) -> ExperimentRecord:
+    """The record that stands for a run that has no results: running, failed or interrupted."""
+    now = datetime.now(UTC)
+    return ExperimentRecord(
+        id=task.run_id,
+        run_id=task.run_id,
+        package=task.package,
+        analysis=task.analysis,
+        status=status,  # type: ignore[arg-type]
+        started_at=started_at or now,
+        finished_at=None if status == "running" else now,
+        params=task.config,
+        experiment=task.experiment,
+        tags=task.tags,
+        error=error,
+    )
+
+
+def execute_task(
+    task: Task, store_url: str, cache_dir: str | Path, progress: Progress = no_progress
+) -> Outcome:
+    """Run ``task`` and store its records; a failure is stored as a ``failed`` record.
+
+    KeyboardInterrupt marks the run ``interrupted`` in the store and is re-raised.
+    """
+    from interplab.core.cache import Cache
+    from interplab.core.device import describe_device, resolve_device, seed_everything
+    from interplab.core.environment import capture_environment
+    from interplab.core.registry import get_analysis
+    from interplab.core.store import Store
+
+    store = Store(store_url)
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    store.replace_run(task.run_id, [placeholder_record(task, "running", started_at=started)])
+    try:
+        analysis_cls = get_analysis(task.analysis)
+        config = analysis_cls.Config.model_validate(task.config)
+        device = resolve_device(task.device)
+        seed_everything(task.seed)
+        ctx = RunContext(
+            run_id=task.run_id,
+            analysis=task.analysis,
+            package=task.package,
+            params=task.config,
+            seed=task.seed,
+            device=device,
+            cache=Cache(cache_dir),
+            env=capture_environment(device=describe_device(device), seed=task.seed),
+            metric_specs=analysis_cls.metrics,
+            experiment=task.experiment,
+            tags=task.tags,
+            progress=progress,
+            started_at=started,
+        )
+        records = list(analysis_cls().run(config, ctx))
+        bad = [type(r).__name__ for r in records if not isinstance(r, ExperimentRecord)]
+        if bad:
+            raise TypeError(f"{task.analysis}.run yielded {bad[:3]}; yield ctx.record(...) results")
+        if not records:  # a run with nothing to report is still done
+            records = [placeholder_record(task, "completed", started_at=started)]
+        store.replace_run(task.run_id, records)
+        return Outcome(
+            task.run_id, task.label, task.analysis, "completed", len(records),
+            time.perf_counter() - clock, headline={k: m.value for k, m in records[0].metrics.items()},
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        store.replace_run(task.run_id, [placeholder_record(task, "interrupted", started_at=started)])
+        raise
+    except Exception as error:
+        message = f"{type(error).__name__}: {error}\n{_traceback_tail(error)}"
+        store.replace_run(
+            task.run_id, [placeholder_record(task, "failed", error=message, started_at=started)]
+        )
+        return Outcome(
+            task.run_id, task.label, task.analysis, "failed", 0, time.perf_counter() - clock,
+            error=f"{type(error).__name__}: {error}",
+        )  # fmt: skip
+    finally:
+        store.close()
+
+
+def _traceback_tail(error: BaseException, lines: int = 12) -> str:
+    text = "".join(traceback.format_exception(error))
+    return "\n".join(text.rstrip().splitlines()[-lines:])

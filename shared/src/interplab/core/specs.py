@@ -1,0 +1,228 @@
+"""Experiment specs: a TOML file naming runs of analyses, validated and expanded into tasks.
+
+::
+
+    name = "quickstart"                 # required: names the experiment in the store
+    store = "sqlite:///results.db"      # optional; else --store, $INTERPLAB_STORE, the default
+    seed = 0                            # default seed of every run
+    device = "auto"
+    tags = ["demo"]
+
+    [[runs]]
+    analysis = "core.selftest"          # a registered analysis (`interplab analyses`)
+    name = "pi"                         # optional label
+    [runs.config]                       # the analysis's Config fields
+    n_samples = 10000
+    [runs.sweep]                        # optional grid: cartesian product of the lists
+    n_samples = [1000, 10000]
+    seed = [0, 1]                       # `seed` may be swept too
+
+Every mistake is reported with the file, the run and the field (:class:`SpecError`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from interplab.core.errors import InterplabError, SpecError
+from interplab.core.hashing import digest_json
+
+__all__ = ["ExperimentSpec", "RunSpec", "Task", "load_spec", "parse_spec", "plan_tasks"]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class RunSpec(BaseModel):
+    """One ``[[runs]]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    analysis: str = Field(min_length=1)
+    """Registered analysis name, e.g. ``core.selftest``."""
+    name: str | None = Field(default=None, pattern=_NAME)
+    """Label for this run in tables; defaults to the analysis name."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """Values for the analysis's Config; unset fields take their defaults."""
+    sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    """Lists of values per config field (or ``seed``); the run expands to their product."""
+    seed: int | None = Field(default=None, ge=0, lt=2**32)
+    device: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("sweep")
+    @classmethod
+    def _non_empty_lists(cls, sweep: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in sweep.items():
+            if not values:
+                raise ValueError(f"sweep field {key!r} has an empty list; give at least one value")
+        return sweep
+
+
+class ExperimentSpec(BaseModel):
+    """A whole spec file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    name: str = Field(pattern=_NAME)
+    """Experiment name, stored in every record."""
+    description: str = ""
+    store: str | None = None
+    """Store URL; ``--store`` and ``$INTERPLAB_STORE`` override it."""
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    device: str = "auto"
+    tags: list[str] = Field(default_factory=list)
+    runs: list[RunSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One concrete run: an analysis, a validated config and a seed. Picklable (plain data)."""
+
+    run_id: str
+    label: str
+    analysis: str
+    package: str
+    config: dict[str, Any]
+    seed: int
+    device: str
+    tags: tuple[str, ...]
+    experiment: str
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read and validate a spec file (structure only; see :func:`plan_tasks` for configs)."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file {str(source)!r} does not exist.") from None
+    except OSError as error:
+        raise SpecError(f"cannot read spec file {str(source)!r}: {error}") from None
+    return parse_spec(text, origin=str(source))
+
+
+def parse_spec(text: str, *, origin: str = "<spec>") -> ExperimentSpec:
+    """Validate spec TOML text; ``origin`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{origin}: not valid TOML: {error}.") from None
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(_describe(origin, error, data)) from None
+
+
+def _describe(origin: str, error: ValidationError, data: dict[str, Any]) -> str:
+    lines = []
+    for item in error.errors():
+        loc = list(item["loc"])
+        where = "top level"
+        if len(loc) >= 2 and loc[0] == "runs" and isinstance(loc[1], int):
+            index = loc[1]
+            runs = data.get("runs")
+            run = runs[index] if isinstance(runs, list) and index < len(runs) else {}
+            analysis = run.get("analysis") if isinstance(run, dict) else None
+            where = f"run {index + 1}" + (f" ({analysis!r})" if analysis else "")
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc) or "(table)"
+        lines.append(f"{where}, field {field!r}: {_message(item)}")
+    return f"{origin}: " + "; ".join(lines)
+
+
+def _message(item: Any) -> str:
+    kind, msg = item["type"], item["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key; check its spelling (allowed keys are the model's fields)"
+    if kind == "missing":
+        return "required but missing"
+    value = item.get("input")
+    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    return f"{msg} (got {shown})"
+
+
+def plan_tasks(spec: ExperimentSpec, *, origin: str = "<spec>") -> list[Task]:
+    """Expand sweeps and validate every run's config against its analysis's ``Config``."""
+    from interplab.core.registry import get_analysis
+
+    tasks: list[Task] = []
+    seen: dict[str, str] = {}
+    for index, run in enumerate(spec.runs, 1):
+        where = f"{origin}: run {index} ({run.analysis!r})"
+        try:
+            analysis = get_analysis(run.analysis)
+        except InterplabError as error:
+            raise SpecError(f"{where}: {error}") from None
+        fields = analysis.Config.model_fields
+        for key in run.sweep:
+            if key != "seed" and key not in fields:
+                raise SpecError(
+                    f"{where}, field 'sweep.{key}': {run.analysis!r} has no config field {key!r}; "
+                    f"its fields are {sorted(fields)}."
+                )
+            if key in run.config:
+                raise SpecError(
+                    f"{where}, field 'sweep.{key}': {key!r} is set in both [runs.config] and "
+                    "[runs.sweep]; keep one."
+                )
+        for point in _grid(run.sweep):
+            default_seed = run.seed if run.seed is not None else spec.seed
+            seed = point.get("seed", default_seed)
+            values = {k: v for k, v in point.items() if k != "seed"}
+            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+                raise SpecError(f"{where}, field 'sweep.seed': {seed!r} is not an integer seed.")
+            raw = {**run.config, **values}
+            try:
+                config = analysis.Config.model_validate(raw)
+            except ValidationError as error:
+                details = "; ".join(
+                    f"field 'config.{'.'.join(str(p) for p in e['loc'])}': {_message(e)}"
+                    for e in error.errors()
+                )
+                raise SpecError(f"{where}{_point_label(point)}: {details}") from None
+            params = config.model_dump(mode="json")
+            run_id = digest_json(
+                {"experiment": spec.name, "analysis": run.analysis, "config": params, "seed": seed}
+            )[:16]
+            if run_id in seen:
+                raise SpecError(
+                    f"{where}{_point_label(point)} repeats {seen[run_id]} exactly (same analysis, "
+                    "config and seed); remove one or give them different seeds."
+                )
+            label = (run.name or run.analysis) + _point_label(point, short=True)
+            seen[run_id] = f"run {index}{_point_label(point)}"
+            tasks.append(
+                Task(
+                    run_id=run_id,
+                    label=label,
+                    analysis=run.analysis,
+                    package=analysis.package(),
+                    config=params,
+                    seed=seed,
+                    device=run.device or spec.device,
+                    tags=tuple(dict.fromkeys((*spec.tags, *run.tags))),
+                    experiment=spec.name,
+                )
+            )
+    return tasks
+
+
+def _grid(sweep: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    if not sweep:
+        return [{}]
+    keys = list(sweep)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*sweep.values())]
+
+
+def _point_label(point: dict[str, Any], short: bool = False) -> str:
+    if not point:
+        return ""
+    inner = ",".join(f"{k}={v}" for k, v in point.items())
+    return f"[{inner}]" if short else f" (sweep point {inner})"

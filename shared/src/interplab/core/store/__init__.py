@@ -1,0 +1,7 @@
+"""The experiment store: SQLAlchemy Core over SQLite (default) or PostgreSQL."""
+
+from interplab.core.store._filters import MetricFilter as MetricFilter
+from interplab.core.store._filters import RecordFilter as RecordFilter
+from interplab.core.store._store import Store as Store
+
+__all__ = ["MetricFilter", "RecordFilter", "Store"]

@@ -1,0 +1,98 @@
+"""Engines for the store: SQLite tuned for many writers, PostgreSQL through psycopg 3."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from interplab.core.errors import MissingExtraError, StoreError
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_S", "WRITE", "create_store_engine", "normalize_url", "redact_url"]
+
+SQLITE_BUSY_TIMEOUT_S = 60.0
+"""How long a SQLite writer waits for another process's write lock before giving up."""
+
+WRITE = {"interplab_write": True}
+"""Execution option marking a connection whose transaction writes (SQLite: BEGIN IMMEDIATE)."""
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain paths and ``postgres://`` URLs; route PostgreSQL through psycopg 3.
+
+    ``store.db`` or ``/abs/store.db`` becomes ``sqlite:///…``; ``postgresql://`` and
+    ``postgres://`` become ``postgresql+psycopg://`` (the driver interplab installs).
+    """
+    url = url.strip()
+    if not url:
+        raise StoreError("the store URL is empty; use e.g. 'sqlite:///path/store.db'.")
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url`` (already normalized), configured for concurrent writers."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"store URL {url!r} is not a valid SQLAlchemy URL; use 'sqlite:///path/store.db' or "
+            "'postgresql://user:password@host:5432/dbname'."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    if backend == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise MissingExtraError("psycopg", "postgres", "A PostgreSQL store") from None
+        return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    try:
+        return create_engine(url)
+    except Exception as error:  # unknown dialect or missing driver
+        raise StoreError(f"cannot open store {redact_url(url)!r}: {error}") from None
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        poolclass=NullPool,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A deferred transaction that reads and then writes can fail with SQLITE_BUSY at once,
+        # without waiting; writers take the lock up front so busy_timeout applies.
+        is_write = connection.get_execution_options().get("interplab_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
+
+    return engine

@@ -1,0 +1,128 @@
+"""Export records to JSON Lines or Parquet, and import them back.
+
+Both formats carry each record's full JSON, so an import restores records exactly; Parquet also
+has the indexed columns (package, analysis, status, …) for reading with pandas or DuckDB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from interplab.core.errors import StoreError
+from interplab.core.records import ExperimentRecord
+
+if TYPE_CHECKING:
+    from interplab.core.store._store import Store
+
+__all__ = ["export_records", "import_records"]
+
+_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _format_of(path: Path, format: str | None) -> str:
+    chosen = format or _FORMATS.get(path.suffix.lower())
+    if chosen not in ("jsonl", "parquet"):
+        raise StoreError(
+            f"cannot tell the format of {str(path)!r} (suffix {path.suffix!r}); use a .jsonl or "
+            ".parquet file name, or pass format='jsonl' / 'parquet'."
+        )
+    return chosen
+
+
+def export_records(store: Store, path: str | Path, *, format: str | None = None, **filters: Any) -> int:
+    """Write the matching records to ``path`` atomically; returns how many were written."""
+    target = Path(path)
+    kind = _format_of(target, format)
+    records = store.query(**filters)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if kind == "jsonl":
+            with tmp.open("w", encoding="utf-8") as handle:
+                for record in records:
+                    handle.write(record.model_dump_json())
+                    handle.write("\n")
+        else:
+            _write_parquet(records, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(records)
+
+
+def _write_parquet(records: list[ExperimentRecord], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, list[Any]] = {
+        "id": [], "run_id": [], "package": [], "analysis": [], "status": [], "experiment": [],
+        "created_at": [], "schema_version": [], "record_json": [],
+    }  # fmt: skip
+    for r in records:
+        for name in columns:
+            if name != "record_json":
+                columns[name].append(getattr(r, name))
+        columns["record_json"].append(r.model_dump_json())
+    schema = pa.schema(
+        [(name, pa.string()) for name in ("id", "run_id", "package", "analysis", "status")]
+        + [
+            ("experiment", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("schema_version", pa.int32()),
+            ("record_json", pa.string()),
+        ]
+    )
+    pq.write_table(pa.table(columns, schema=schema), path)
+
+
+def import_records(store: Store, path: str | Path) -> int:
+    """Validate every record in ``path``, then add them all in one transaction."""
+    source = Path(path)
+    if not source.is_file():
+        raise StoreError(f"import file {str(source)!r} does not exist.")
+    kind = _format_of(source, None)
+    texts = _read_jsonl(source) if kind == "jsonl" else _read_parquet(source)
+    records = []
+    for where, text in texts:
+        try:
+            records.append(ExperimentRecord.from_json(text))
+        except (ValidationError, json.JSONDecodeError) as error:
+            raise StoreError(
+                f"{source}:{where} is not a valid record, so nothing was imported: "
+                f"{_summarize(error)}"
+            ) from None
+        except StoreError as error:
+            raise StoreError(f"{source}:{where}: {error} Nothing was imported.") from None
+    return store.add_many(records)
+
+
+def _read_jsonl(path: Path) -> list[tuple[str, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [(f"line {i}", line) for i, line in enumerate(lines, 1) if line.strip()]
+
+
+def _read_parquet(path: Path) -> list[tuple[str, str]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if "record_json" not in table.column_names:
+        raise StoreError(
+            f"{path} has no 'record_json' column; only files written by `interplab export` "
+            "(or Store.export) can be imported."
+        )
+    return [(f"row {i}", text) for i, text in enumerate(table.column("record_json").to_pylist())]
+
+
+def _summarize(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}"
+            for e in error.errors()[:3]
+        ]
+        return "; ".join(parts)
+    return str(error)

@@ -1,0 +1,80 @@
+"""Store contents as pandas DataFrames, built in SQL (no JSON parsing)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, Connection, select
+
+from interplab.core.store._tables import metrics, params, runs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["long_frame", "wide_frame"]
+
+_RUN_COLUMNS = ("id", "run_id", "package", "analysis", "status", "experiment", "created_at")
+
+
+def long_frame(conn: Connection, clauses: list[ColumnElement[bool]]) -> pd.DataFrame:
+    """One row per (record, metric)."""
+    import pandas as pd
+
+    stmt = (
+        select(
+            *(runs.c[name] for name in _RUN_COLUMNS),
+            metrics.c.key.label("metric"),
+            metrics.c.value,
+            metrics.c.unit,
+            metrics.c.higher_is_better,
+        )
+        .join(metrics, metrics.c.record_id == runs.c.id)
+        .where(*clauses)
+        .order_by(runs.c.created_at, runs.c.id, metrics.c.key)
+    )
+    result = conn.execute(stmt)
+    frame = pd.DataFrame(list(map(tuple, result)), columns=list(result.keys()))
+    frame["value"] = frame["value"].astype("float64")
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)  # SQLite gives naive UTC
+    return frame
+
+
+def wide_frame(
+    conn: Connection, clauses: list[ColumnElement[bool]], *, with_params: bool
+) -> pd.DataFrame:
+    """One row per record; metric keys and ``param.<key>`` as columns."""
+    import pandas as pd
+
+    result = conn.execute(
+        select(*(runs.c[name] for name in _RUN_COLUMNS))
+        .where(*clauses)
+        .order_by(runs.c.created_at, runs.c.id)
+    )
+    base = pd.DataFrame(list(map(tuple, result)), columns=list(result.keys()))
+    base["created_at"] = pd.to_datetime(base["created_at"], utc=True)  # SQLite gives naive UTC
+    ids = select(runs.c.id).where(*clauses)
+    rows = conn.execute(
+        select(metrics.c.record_id, metrics.c.key, metrics.c.value).where(
+            metrics.c.record_id.in_(ids)
+        )
+    )
+    rows = list(map(tuple, rows))
+    if rows:
+        values = pd.DataFrame(rows, columns=["id", "key", "value"]).pivot(
+            index="id", columns="key", values="value"
+        )
+        base = base.join(values.astype("float64"), on="id")
+    if with_params:
+        prow = conn.execute(
+            select(params.c.record_id, params.c.key, params.c.value_json).where(
+                params.c.record_id.in_(ids)
+            )
+        )
+        prow = list(map(tuple, prow))
+        if prow:
+            decoded = pd.DataFrame(
+                [(r, f"param.{k}", json.loads(v)) for r, k, v in prow], columns=["id", "key", "v"]
+            ).pivot(index="id", columns="key", values="v")
+            base = base.join(decoded, on="id")
+    return base

@@ -1,0 +1,356 @@
+"""The :class:`Store`: experiment records in SQLite (default) or PostgreSQL, same code."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Connection, DateTime, Table, delete, func, select, text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+from interplab.core.errors import StoreError
+from interplab.core.paths import default_store_url
+from interplab.core.records import SCHEMA_VERSION, ExperimentRecord
+from interplab.core.store._engine import WRITE, create_store_engine, normalize_url, redact_url
+from interplab.core.store._filters import RecordFilter
+from interplab.core.store._tables import metadata, metrics, params, runs, tags
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
+__all__ = ["Store"]
+
+_CHUNK = 500  # ids per IN (...) clause; well under every backend's parameter limit
+_RETRIES = 5
+T = TypeVar("T")
+
+
+class Store:
+    """Experiment records behind a SQLAlchemy URL.
+
+    ``Store()`` opens ``$INTERPLAB_HOME/store.db`` (SQLite, WAL mode, 60 s busy timeout, safe for
+    several processes writing at once); ``Store("postgresql://user@host/db")`` uses PostgreSQL
+    with the same code. Adding a record whose id exists replaces it, so reruns are idempotent.
+
+    Filters (``package=``, ``analysis=``, ``status=``, ``tags=``, ``since=``, ``metrics=``, …) are
+    the fields of :class:`RecordFilter` and work the same in :meth:`query`, :meth:`count`,
+    :meth:`delete_where`, :meth:`to_frame` and the exports.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = normalize_url(url or default_store_url())
+        self.engine = create_store_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        self._create_tables()
+
+    def __repr__(self) -> str:
+        return f"Store({redact_url(self.url)!r})"
+
+    def close(self) -> None:
+        """Release connections (the store can be used again afterwards)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def add(self, record: ExperimentRecord) -> None:
+        """Insert ``record``, replacing any record with the same id."""
+        self.add_many([record])
+
+    def add_many(self, records: Iterable[ExperimentRecord]) -> int:
+        """Insert records in one transaction, replacing those whose ids exist; returns the count.
+
+        All or nothing: if any row fails, none is written.
+        """
+        batch = list(records)
+        if not batch:
+            return 0
+        ids = [r.id for r in batch]
+        if len(set(ids)) != len(ids):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
+            raise StoreError(f"records to add share ids {dupes}; each record id must be unique.")
+        rows = _rows(batch)
+
+        def write(conn: Connection) -> None:
+            self._delete_ids(conn, ids)
+            for table in (runs, metrics, params, tags):
+                _insert_many(conn, table, rows[table.name])
+
+        self._transact(write)
+        return len(batch)
+
+    def replace_run(self, run_id: str, records: Sequence[ExperimentRecord]) -> None:
+        """Atomically replace every record of ``run_id`` with ``records`` (all of that run)."""
+        batch = list(records)
+        strays = [r.id for r in batch if r.run_id != run_id]
+        if strays:
+            raise StoreError(f"records {strays[:3]} do not belong to run {run_id!r}.")
+        ids = [r.id for r in batch]
+        if len(set(ids)) != len(ids):
+            raise StoreError(f"records of run {run_id!r} share ids; each record id must be unique.")
+        rows = _rows(batch)
+
+        def write(conn: Connection) -> None:
+            old = list(conn.scalars(select(runs.c.id).where(runs.c.run_id == run_id)))
+            self._delete_ids(conn, list(dict.fromkeys([*old, *ids])))
+            for table in (runs, metrics, params, tags):
+                _insert_many(conn, table, rows[table.name])
+
+        self._transact(write)
+
+    def delete(self, ids: str | Sequence[str]) -> int:
+        """Delete records by id; returns how many existed."""
+        id_list = [ids] if isinstance(ids, str) else list(ids)
+        return self._transact(lambda conn: self._delete_ids(conn, id_list))
+
+    def delete_where(self, **filters: Any) -> int:
+        """Delete every record matching the filters (at least one filter is required)."""
+        clauses = RecordFilter(**filters).clauses()
+        if not clauses:
+            raise StoreError("delete_where() needs at least one filter; use delete_all() to empty.")
+        def write(conn: Connection) -> int:
+            ids = list(conn.scalars(select(runs.c.id).where(*clauses)))
+            return self._delete_ids(conn, ids)
+
+        return self._transact(write)
+
+    def delete_all(self) -> int:
+        """Delete every record."""
+        def write(conn: Connection) -> int:
+            count = conn.scalar(select(func.count()).select_from(runs)) or 0
+            for table in (metrics, params, tags, runs):
+                conn.execute(delete(table))
+            return int(count)
+
+        return self._transact(write)
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, record_id: str) -> ExperimentRecord:
+        """The record with this id, or with this unique id prefix (as the CLI accepts)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(runs.c.record_json, runs.c.schema_version).where(runs.c.id == record_id)
+            ).first()
+            if row is None:
+                # substr, not LIKE: SQLite's LIKE ignores case, so prefixes would differ by backend
+                prefix = func.substr(runs.c.id, 1, len(record_id)) == record_id
+                rows = conn.execute(
+                    select(runs.c.record_json, runs.c.schema_version, runs.c.id)
+                    .where(prefix)
+                    .order_by(runs.c.id)
+                    .limit(6)
+                ).all()
+                if len(rows) > 1:
+                    listed = ", ".join(r.id for r in rows[:5])
+                    raise StoreError(
+                        f"record id prefix {record_id!r} is ambiguous: it matches {listed}"
+                        f"{', …' if len(rows) > 5 else ''}; give more characters."
+                    )
+                row = rows[0] if rows else None
+        if row is None:
+            raise StoreError(
+                f"no record with id {record_id!r} in {self!r}; `interplab runs list` shows the ids."
+            )
+        return _parse(row.record_json, row.schema_version)
+
+    def query(
+        self, *, limit: int | None = None, newest_first: bool = False, **filters: Any
+    ) -> list[ExperimentRecord]:
+        """Records matching the filters, oldest first (or newest first), at most ``limit``."""
+        order = (runs.c.created_at.desc(), runs.c.id.desc()) if newest_first else (
+            runs.c.created_at,
+            runs.c.id,
+        )
+        stmt = (
+            select(runs.c.record_json, runs.c.schema_version)
+            .where(*RecordFilter(**filters).clauses())
+            .order_by(*order)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            return [_parse(r.record_json, r.schema_version) for r in conn.execute(stmt)]
+
+    def count(self, **filters: Any) -> int:
+        """How many records match the filters."""
+        stmt = select(func.count()).select_from(runs).where(*RecordFilter(**filters).clauses())
+        with self.engine.connect() as conn:
+            return int(conn.scalar(stmt) or 0)
+
+    def completed_run_ids(self, run_ids: Iterable[str]) -> set[str]:
+        """Those of ``run_ids`` that have completed records (and no running/failed one)."""
+        wanted = list(dict.fromkeys(run_ids))
+        done: set[str] = set()
+        unfinished: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                stmt = select(runs.c.run_id, runs.c.status).where(runs.c.run_id.in_(chunk))
+                for run_id, status in conn.execute(stmt.distinct()):
+                    (done if status == "completed" else unfinished).add(run_id)
+        return done - unfinished
+
+    def to_frame(self, *, wide: bool = False, with_params: bool = True, **filters: Any) -> pd.DataFrame:
+        """Metrics as a pandas DataFrame.
+
+        Long (default): one row per (record, metric) with columns ``id, run_id, package,
+        analysis, status, experiment, created_at, metric, value, unit, higher_is_better``.
+        Wide: one row per record, one column per metric key, plus ``param.<key>`` columns
+        (flattened config) when ``with_params``.
+        """
+        from interplab.core.store._frames import long_frame, wide_frame
+
+        clauses = RecordFilter(**filters).clauses()
+        with self.engine.connect() as conn:
+            if wide:
+                return wide_frame(conn, clauses, with_params=with_params)
+            return long_frame(conn, clauses)
+
+    # ------------------------------------------------------------------ files
+
+    def export(self, path: str | Path, *, format: str | None = None, **filters: Any) -> int:
+        """Write matching records to ``.jsonl`` or ``.parquet`` (by suffix or ``format``)."""
+        from interplab.core.store._files import export_records
+
+        return export_records(self, path, format=format, **filters)
+
+    def import_file(self, path: str | Path) -> int:
+        """Read records from a ``.jsonl`` or ``.parquet`` export; all validate or none is added."""
+        from interplab.core.store._files import import_records
+
+        return import_records(self, path)
+
+    # ------------------------------------------------------------------ internals
+
+    def _transact(self, write: Callable[[Connection], T]) -> T:
+        """Run ``write`` in one transaction, retried on lock contention and concurrent upserts."""
+        for attempt in range(_RETRIES):
+            try:
+                with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                    return write(conn)
+            except (IntegrityError, OperationalError, DataError) as error:
+                if attempt == _RETRIES - 1 or not _is_transient(error):
+                    raise StoreError(f"writing to {self!r} failed: {error.orig}") from error
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _delete_ids(self, conn: Connection, ids: Sequence[str]) -> int:
+        removed = 0
+        for chunk in _chunks(ids):
+            for table in (metrics, params, tags):
+                conn.execute(delete(table).where(table.c.record_id.in_(chunk)))
+            removed += conn.execute(delete(runs).where(runs.c.id.in_(chunk))).rowcount
+        return removed
+
+    def _create_tables(self) -> None:
+        try:
+            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                if self.dialect == "postgresql":  # serialise concurrent first-time creation
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7262761)"))
+                metadata.create_all(conn)
+        except OperationalError as error:
+            raise StoreError(
+                f"cannot open store {self!r}: {error.orig}. Check the URL, that the server is "
+                "running and that the database exists."
+            ) from None
+
+
+def _is_transient(error: Exception) -> bool:
+    if isinstance(error, IntegrityError):
+        return True  # two writers upserted the same id; the retry deletes the winner's row
+    message = str(getattr(error, "orig", error)).lower()
+    return "locked" in message or "busy" in message or "deadlock" in message
+
+
+def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``executemany`` straight through the driver, with the dialect's own value conversions.
+
+    Equivalent to ``conn.execute(table.insert(), rows)`` but skips SQLAlchemy's per-row
+    parameter processing, which dominates bulk inserts (see ``nox -s bench``).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    columns = list(rows[0])
+    compiled = table.insert().compile(dialect=dialect, column_keys=columns)
+    processors = {  # only datetimes need it: SQLite stores them as text in SQLAlchemy's format
+        name: proc
+        for name in columns
+        if isinstance(table.c[name].type, DateTime)
+        and (proc := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    }
+    if processors:
+        rows = [{k: (processors[k](v) if k in processors else v) for k, v in r.items()} for r in rows]
+    params: list[Any]
+    if dialect.positional:
+        order = compiled.positiontup or []
+        params = [tuple(r[name] for name in order) for r in rows]
+    else:
+        params = rows
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _parse(record_json: str, schema_version: int) -> ExperimentRecord:
+    if schema_version == SCHEMA_VERSION:
+        return ExperimentRecord.model_validate_json(record_json)
+    return ExperimentRecord.from_json(record_json)
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, f"{name}.")
+        else:
+            yield name, value
+
+
+def _rows(records: Sequence[ExperimentRecord]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {"runs": [], "metrics": [], "params": [], "tags": []}
+    for r in records:
+        out["runs"].append(
+            {
+                "id": r.id,
+                "run_id": r.run_id,
+                "package": r.package,
+                "analysis": r.analysis,
+                "status": r.status,
+                "experiment": r.experiment,
+                # UTC, so that SQLite's text timestamps compare and sort as instants
+                "created_at": r.created_at.astimezone(UTC),
+                "finished_at": r.finished_at.astimezone(UTC) if r.finished_at else None,
+                "schema_version": r.schema_version,
+                "record_json": r.model_dump_json(),
+            }
+        )
+        for key, m in r.metrics.items():
+            out["metrics"].append(
+                {
+                    "record_id": r.id,
+                    "key": key,
+                    "value": None if math.isnan(m.value) else m.value,  # NULL: PostgreSQL's NaN > x
+                    "unit": m.unit,
+                    "higher_is_better": m.higher_is_better,
+                }
+            )
+        for key, value in dict(_flatten(r.params)).items():  # {"a.b": 1, "a": {"b": 2}}
+            out["params"].append({"record_id": r.id, "key": key, "value_json": json.dumps(value)})
+        for tag in dict.fromkeys(r.tags):
+            out["tags"].append({"record_id": r.id, "tag": tag})
+    return out
