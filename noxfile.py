@@ -82,7 +82,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the core."""
     sync(session, "--package", "interplab-core", "--group", "typecheck")
-    session.run("mypy", "shared/src/interplab/core")
+    session.run("mypy", "-p", "interplab.core")
 
 
 @nox.session(python="3.11")

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from interplab.core.records import Environment, ExperimentRecord, Metric
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:54329/postgres"
@@ -101,8 +100,9 @@ def make_record() -> Callable[..., ExperimentRecord]:
             "params": {"seed": n, "model": {"name": "tiny", "layers": 2}, "lr": 0.01},
             "metrics": {
                 f"{package}.loss": Metric(value=1.0 / n, unit="nats", higher_is_better=False),
-                f"{package}.accuracy": Metric(value=0.5 + n / 1000, unit="fraction",
-                                              higher_is_better=True),
+                f"{package}.accuracy": Metric(
+                    value=0.5 + n / 1000, unit="fraction", higher_is_better=True
+                ),
             },
             "env": Environment(python="3.11.7", platform="linux", seed=n),
             "tags": ("test",),

@@ -5,10 +5,9 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from interplab.core.cli import app
 from interplab.core.store import Store
+from typer.testing import CliRunner
 
 SPEC = """
 name = "cli-test"
@@ -110,7 +109,9 @@ def test_user_errors_exit_2_without_traceback(env: Path, args: list[str], messag
 
 def test_bad_spec_field_exits_2(env: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "x"\n[[runs]]\nanalysis = "core.selftest"\nconfig = {n_samples = "many"}\n')
+    bad.write_text(
+        'name = "x"\n[[runs]]\nanalysis = "core.selftest"\nconfig = {n_samples = "many"}\n'
+    )
     code, _, err = invoke("run", str(bad))
     assert code == 2
     assert "run 1 ('core.selftest')" in err and "config.n_samples" in " ".join(err.split())
@@ -118,7 +119,9 @@ def test_bad_spec_field_exits_2(env: Path, tmp_path: Path) -> None:
 
 def test_failed_run_exits_1_and_is_stored(env: Path, tmp_path: Path) -> None:
     spec = tmp_path / "fail.toml"
-    spec.write_text('name = "f"\n[[runs]]\nanalysis = "core.selftest"\nconfig = {fail_with = "error"}\n')
+    spec.write_text(
+        'name = "f"\n[[runs]]\nanalysis = "core.selftest"\nconfig = {fail_with = "error"}\n'
+    )
     code, out, _ = invoke("run", str(spec), "--no-progress", "--no-report")
     assert code == 1 and "1 run(s) failed" in out
     assert Store(f"sqlite:///{tmp_path}/home/store.db").count(status="failed") == 1

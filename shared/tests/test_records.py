@@ -9,8 +9,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from pydantic import ValidationError
-
 from interplab.core.errors import StoreError
 from interplab.core.records import (
     SCHEMA_VERSION,
@@ -20,6 +18,7 @@ from interplab.core.records import (
     Metric,
     upgrade,
 )
+from pydantic import ValidationError
 
 MakeRecord = Callable[..., ExperimentRecord]
 
@@ -212,7 +211,7 @@ V1_RECORD = {
 def test_v1_record_upgrades_to_v2() -> None:
     original = copy.deepcopy(V1_RECORD)
     upgraded = upgrade(V1_RECORD)
-    assert V1_RECORD == original, "upgrade must not modify its input"
+    assert original == V1_RECORD, "upgrade must not modify its input"
     assert upgraded["schema_version"] == 2
     assert "units" not in upgraded
     assert upgraded["run_id"] == "old-0001"
@@ -277,7 +276,9 @@ def test_unsupported_schema_version_raises_store_error(
 ) -> None:
     data = json.loads(make_record(id="future-1").to_json())
     data["schema_version"] = version
-    expected = rf"record 'future-1' has schema_version={version!r}; this interplab reads versions 1\.\.2"
+    expected = (
+        rf"record 'future-1' has schema_version={version!r}; this interplab reads versions 1\.\.2"
+    )
     with pytest.raises(StoreError, match=expected):
         ExperimentRecord.from_json(json.dumps(data))
     with pytest.raises(StoreError, match=expected):

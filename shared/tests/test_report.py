@@ -61,7 +61,7 @@ def test_hostile_strings_are_shown_as_text(tmp_path: Path) -> None:
         params={"note": HOSTILE, "n_samples": 10},
         error=HOSTILE,
         status="failed",
-        metrics={"core.x": Metric(value=1.0, unit=HOSTILE, description=HOSTILE)},
+        metrics={"core.x": Metric(value=1.0, unit="<b onclick=x>u</b>", description=HOSTILE)},
     )
     html = render_report([evil, record(2)], source=HOSTILE)
     parsed = parse(html)

@@ -17,15 +17,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
-
 from interplab.core.errors import StoreError
 from interplab.core.records import ExperimentRecord, Metric
 from interplab.core.store import MetricFilter, Store
 from interplab.core.store import _store as store_module
 from interplab.core.store._engine import normalize_url
 from interplab.core.store._tables import metrics as metrics_table
+from sqlalchemy import func, select
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 MakeRecord = Callable[..., ExperimentRecord]
 T0 = datetime(2024, 6, 1, 0, 0, tzinfo=UTC)
@@ -146,11 +145,9 @@ def _expected(records: Sequence[ExperimentRecord], **filters: Any) -> list[Exper
                 key, op, raw = parts.groups()
             else:
                 key, op, raw = item.key, item.op, item.value
-            metric = r.metrics.get(key)
+            value = r.metrics[key].value if key in r.metrics else math.nan
             # NaN means "not defined for this run": it satisfies no comparison, not even !=
-            if metric is None or math.isnan(metric.value):
-                ok = False
-            elif not _PY_OPS[op](metric.value, float(raw)):
+            if math.isnan(value) or not _PY_OPS[op](value, float(raw)):
                 ok = False
         if ok:
             out.append(r)
@@ -202,7 +199,10 @@ def test_query_and_count_match_a_plain_python_filter(
     assert store.add_many(dataset) == len(dataset)
     expected = _expected(dataset, **filters)
     # guard against cases that pass trivially: each selects some records but not all
-    if filters.get("package") == [] or filters in ({"tags": ["zzz"]}, {"metrics": ["core.nothing>0"]}):
+    if filters.get("package") == [] or filters in (
+        {"tags": ["zzz"]},
+        {"metrics": ["core.nothing>0"]},
+    ):
         assert expected == []
     elif filters:
         assert 0 < len(expected) < len(dataset)
@@ -352,14 +352,14 @@ def test_add_many_rolls_back_when_the_database_fails_midway(
 ) -> None:
     original = make_record(id="keep", metrics={"core.a": 1.0})
     store.add(original)
-    real_insert = store_module._insert_many
+    real_insert = store_module.insert_rows
 
     def failing_insert(conn: Any, table: Any, rows: Any) -> None:
         if table.name == "params":  # runs and metrics are already written by now
             raise error_type("INSERT INTO params", {}, Exception(message))
         real_insert(conn, table, rows)
 
-    monkeypatch.setattr(store_module, "_insert_many", failing_insert)
+    monkeypatch.setattr(store_module, "insert_rows", failing_insert)
     replacement = make_record(id="keep", metrics={"core.b": 2.0})
     with pytest.raises(StoreError, match=r"writing to Store\(.*\) failed: " + re.escape(message)):
         store.add_many([replacement, make_record(id="fresh")])
@@ -411,7 +411,7 @@ def test_completed_run_ids(store: Store, make_record: MakeRecord) -> None:
 def test_delete_by_id(store: Store, dataset: list[ExperimentRecord]) -> None:
     store.add_many(dataset)
     victims = ["cor-000", "rob-001"]
-    assert store.delete(victims + ["missing"]) == 2
+    assert store.delete([*victims, "missing"]) == 2
     assert store.delete("mip-002") == 1
     assert store.delete("mip-002") == 0
     gone = {*victims, "mip-002"}
@@ -582,12 +582,16 @@ def test_parquet_export_has_queryable_columns(
 
 
 def test_export_format_errors(store: Store, tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match=r"cannot tell the format of '.*records\.csv' \(suffix '\.csv'\)"):
+    with pytest.raises(
+        StoreError, match=r"cannot tell the format of '.*records\.csv' \(suffix '\.csv'\)"
+    ):
         store.export(tmp_path / "records.csv")
     assert store.export(tmp_path / "records.txt", format="jsonl") == 0
     assert (tmp_path / "records.txt").read_text() == ""
     missing = tmp_path / "missing.jsonl"
-    with pytest.raises(StoreError, match=rf"import file '{re.escape(str(missing))}' does not exist"):
+    with pytest.raises(
+        StoreError, match=rf"import file '{re.escape(str(missing))}' does not exist"
+    ):
         store.import_file(missing)
 
 
@@ -603,8 +607,11 @@ def _write_lines(path: Path, lines: list[str]) -> Path:
         ("[1, 2]", r"line 3: a record must be a JSON object, got list Nothing was imported"),
         ('{"id": "x"}', r"line 3 is not a valid record, so nothing was imported: .*Field required"),
         ("SCHEMA99", r"line 3: record 'future' has schema_version=99; .* Nothing was imported"),
-        ("BADKEY", r"line 3 is not a valid record, so nothing was imported: metrics: Value error, "
-                   r"metric key 'loss' is not namespaced"),
+        (
+            "BADKEY",
+            r"line 3 is not a valid record, so nothing was imported: metrics: Value error, "
+            r"metric key 'loss' is not namespaced",
+        ),
     ],
     ids=["json", "array", "invalid", "future-version", "bad-metric-key"],
 )
@@ -703,7 +710,9 @@ def test_metric_filter_parse_errors(store_url: str, text: str, message: str) -> 
 
 
 def test_metric_filter_parse_and_operator_check(store_url: str) -> None:
-    assert MetricFilter.parse(" seglabels.auprc >= 0.5 ") == MetricFilter("seglabels.auprc", ">=", 0.5)
+    assert MetricFilter.parse(" seglabels.auprc >= 0.5 ") == MetricFilter(
+        "seglabels.auprc", ">=", 0.5
+    )
     assert MetricFilter.parse("a.b-c!=-1e-3") == MetricFilter("a.b-c", "!=", -0.001)
     assert MetricFilter.parse("core.x=2") == MetricFilter("core.x", "=", 2.0)
     with pytest.raises(StoreError, match=r"metric filter operator '~' is not one of"):
@@ -735,8 +744,8 @@ def test_normalize_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # postgres:// goes through psycopg; nothing listens on port 1, and the password is hidden
     with pytest.raises(
         StoreError,
-        match=r"(?s)cannot open store Store\('postgresql\+psycopg://u:\*\*\*@127\.0\.0\.1:1/lab'\): "
-        r".*Check the URL",
+        match=r"(?s)cannot open store "
+        r"Store\('postgresql\+psycopg://u:\*\*\*@127\.0\.0\.1:1/lab'\): .*Check the URL",
     ) as info:
         Store("postgres://u:s3cret@127.0.0.1:1/lab")
     assert "s3cret" not in str(info.value)

@@ -28,14 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict
-
 from interplab.core.errors import ConfigError
 from interplab.core.records import Artifact, Environment, ExperimentRecord, Metric, MetricSpec
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     import torch
-
     from interplab.core.cache import Cache
 
 __all__ = ["Analysis", "AnalysisConfig", "Progress", "RunContext", "no_progress"]
@@ -45,7 +43,9 @@ Progress = Callable[..., Iterator[Any]]
 """``progress(iterable, total=None, description="")`` yields the items and shows a bar."""
 
 
-def no_progress(iterable: Iterable[T], total: int | None = None, description: str = "") -> Iterator[T]:
+def no_progress(
+    iterable: Iterable[T], total: int | None = None, description: str = ""
+) -> Iterator[T]:
     """A :data:`Progress` that shows nothing (used in worker processes and tests)."""
     yield from iterable
 
@@ -114,7 +114,8 @@ class RunContext:
                 raise ConfigError(
                     f"metric {name!r} of {self.analysis!r} is a bare number but the analysis "
                     f"declares no spec for it (declared: {sorted(self.metric_specs)}); add it to "
-                    "the analysis's `metrics` or pass a Metric(value=..., unit=..., higher_is_better=...)."
+                    "the analysis's `metrics` or pass "
+                    "Metric(value=..., unit=..., higher_is_better=...)."
                 )
         suffix = _KEY.sub("_", key) if key is not None else f"{self._count:04d}"
         self._count += 1

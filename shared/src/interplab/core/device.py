@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DeviceName",
-    "deterministic_mode",
     "describe_device",
+    "deterministic_mode",
     "resolve_device",
     "resolve_dtype",
     "seed_everything",
@@ -80,7 +80,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
                 f"device={device!r} was requested but MPS is not available; use 'auto' or 'cpu'."
             )
         return torch.device("mps")
-    raise ConfigError(f"device={device!r} is not known; use one of 'auto', 'cpu', 'cuda[:N]', 'mps'.")
+    raise ConfigError(
+        f"device={device!r} is not known; use one of 'auto', 'cpu', 'cuda[:N]', 'mps'."
+    )
 
 
 def _mps_available() -> bool:
@@ -90,7 +92,9 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | None = None) -> torch.dtype:
+def resolve_dtype(
+    dtype: str | torch.dtype | None, device: torch.device | None = None
+) -> torch.dtype:
     """Map a dtype name (``"fp32"``, ``"bf16"``, ``"float16"``, …) or ``None`` to a torch dtype.
 
     ``None`` means float32, except bfloat16 on CUDA devices that support it.
@@ -135,7 +139,7 @@ def seed_everything(seed: int) -> None:
 
 
 def deterministic_mode(enabled: bool = True) -> None:
-    """Ask torch for deterministic kernels (raises on ops that have none) and fixed cuBLAS workspace."""
+    """Ask torch for deterministic kernels (ops without one raise) and a fixed cuBLAS workspace."""
     import torch
 
     if enabled:

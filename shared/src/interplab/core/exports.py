@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from interplab.core.errors import MissingExtraError
 from interplab.core.records import ExperimentRecord
@@ -64,7 +64,7 @@ def export_to_mlflow(records: Sequence[ExperimentRecord], tracking_uri: str) -> 
     return count
 
 
-def _flatten(params: dict[str, object], prefix: str = "") -> dict[str, object]:
+def _flatten(params: Mapping[str, object], prefix: str = "") -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in params.items():
         if isinstance(value, dict) and value:

@@ -55,13 +55,20 @@ def canonical_json(obj: Any) -> str:
     """Deterministic JSON: sorted keys, no spaces, UTF-8; floats must be finite."""
     _check_finite(obj)
     return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+        obj,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_default,
     )
 
 
 def _check_finite(obj: Any) -> None:
     if isinstance(obj, float) and not math.isfinite(obj):
-        raise CacheError(f"cannot hash the float {obj!r} in a cache key; use a finite number or a string.")
+        raise CacheError(
+            f"cannot hash the float {obj!r} in a cache key; use a finite number or a string."
+        )
     if isinstance(obj, Mapping):
         for value in obj.values():
             _check_finite(value)
@@ -92,6 +99,10 @@ def digest_file(path: str | Path) -> str:
 def digest_dir(path: str | Path) -> str:
     """sha256 over the relative paths and contents of every file below ``path`` (sorted)."""
     root = Path(path)
+    if not root.is_dir():
+        raise CacheError(
+            f"cannot digest folder {str(root)!r}: it does not exist or is not a folder."
+        )
     sha = hashlib.sha256()
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         sha.update(file.relative_to(root).as_posix().encode())

@@ -9,15 +9,15 @@ The three packages register theirs in their pyproject.toml exactly as a third pa
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from pydantic_core import PydanticUndefined
-
 from interplab.core.analysis import Analysis
 from interplab.core.errors import RegistryError, UnknownAnalysisError
+from pydantic_core import PydanticUndefined
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -101,7 +101,10 @@ def config_fields(cls: type[Analysis]) -> list[ConfigField]:
     out = []
     for name, info in cls.Config.model_fields.items():
         annotation = info.annotation
-        type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        if isinstance(annotation, type) and typing.get_origin(annotation) is None:
+            type_name = annotation.__name__
+        else:  # Literal[...], list[int], int | None: their __name__ would drop the arguments
+            type_name = str(annotation).replace("typing.", "")
         default = None if info.default is PydanticUndefined else info.default
         if info.default_factory is not None:
             default = info.default_factory()  # type: ignore[call-arg]

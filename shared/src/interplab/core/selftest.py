@@ -15,11 +15,10 @@ import time
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from interplab.core.analysis import Analysis, AnalysisConfig, RunContext
 from interplab.core.hashing import digest_tensors
 from interplab.core.records import ExperimentRecord, MetricSpec
+from pydantic import Field
 
 __all__ = ["SelfTest", "SelfTestConfig"]
 
@@ -93,8 +92,8 @@ def _plot(points: Any) -> Any:
     shown = points[:3000].numpy()
     inside = (shown**2).sum(axis=1) <= 1.0
     fig, ax = plt.subplots(figsize=(3.6, 3.6))
-    ax.scatter(*shown[inside].T, s=2, c="tab:blue", label="inside")
-    ax.scatter(*shown[~inside].T, s=2, c="tab:orange", label="outside")
+    ax.scatter(shown[inside, 0], shown[inside, 1], s=2, c="tab:blue", label="inside")
+    ax.scatter(shown[~inside, 0], shown[~inside, 1], s=2, c="tab:orange", label="outside")
     ax.set_aspect("equal")
     ax.set(xlim=(0, 1), ylim=(0, 1), title=f"first {len(shown)} points")
     ax.legend(loc="lower left", fontsize=7)

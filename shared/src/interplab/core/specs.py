@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from interplab.core.errors import InterplabError, SpecError
 from interplab.core.hashing import digest_json
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = ["ExperimentSpec", "RunSpec", "Task", "load_spec", "parse_spec", "plan_tasks"]
 
@@ -159,7 +158,7 @@ def plan_tasks(spec: ExperimentSpec, *, origin: str = "<spec>") -> list[Task]:
         try:
             analysis = get_analysis(run.analysis)
         except InterplabError as error:
-            raise SpecError(f"{where}: {error}") from None
+            raise SpecError(f"{where}, field 'analysis': {error}") from None
         fields = analysis.Config.model_fields
         for key in run.sweep:
             if key != "seed" and key not in fields:
@@ -214,7 +213,7 @@ def plan_tasks(spec: ExperimentSpec, *, origin: str = "<spec>") -> list[Task]:
     return tasks
 
 
-def _grid(sweep: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+def _grid(sweep: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     if not sweep:
         return [{}]
     keys = list(sweep)

@@ -1,3 +1,3 @@
-"""interplab.mips — implemented by its own issue; importable so the workspace and CLI can see it."""
+"""interplab.mips: built by its own issue; importable now so the workspace sees it."""
 
 __all__: list[str] = []

@@ -1,3 +1,3 @@
-"""interplab.robustness — implemented by its own issue; importable so the workspace and CLI can see it."""
+"""interplab.robustness: built by its own issue; importable now so the workspace sees it."""
 
 __all__: list[str] = []

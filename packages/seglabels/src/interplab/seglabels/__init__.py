@@ -1,3 +1,3 @@
-"""interplab.seglabels — implemented by its own issue; importable so the workspace and CLI can see it."""
+"""interplab.seglabels: built by its own issue; importable now so the workspace sees it."""
 
 __all__: list[str] = []

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from interplab.core.cache._codecs import decode, encode
 from interplab.core.errors import CacheError
@@ -76,7 +76,9 @@ class Cache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise CacheError(f"cannot create the cache directory {str(self.root)!r}: {error}") from None
+            raise CacheError(
+                f"cannot create the cache directory {str(self.root)!r}: {error}"
+            ) from None
         self.stats = CacheStats()
 
     def __repr__(self) -> str:
@@ -103,12 +105,12 @@ class Cache:
         found, value = self._load(key)
         if found:
             self.stats.hits += 1
-            return value  # type: ignore[no-any-return]
+            return cast(T, value)
         self.stats.misses += 1
-        value = compute()
-        self._store(key, key_parts, value)
-        found, stored = self._load(key)
-        return stored if found else value  # type: ignore[no-any-return]
+        computed = compute()
+        self._store(key, key_parts, computed)
+        found, stored = self._load(key)  # return what a later hit returns (tensors on CPU)
+        return cast(T, stored) if found else computed
 
     def get(self, key_parts: Any, default: Any = None) -> Any:
         """The cached value, or ``default`` if absent (or corrupt, which is reported)."""
@@ -143,9 +145,9 @@ class Cache:
             "created": time.time(),
         }
         _atomic_write(entry / "meta.json", json.dumps(meta, indent=1).encode())
-        for stale in entry.iterdir():  # payloads of earlier writes under this key
-            if stale.name != "meta.json" and not stale.name.startswith((sha, ".")):
-                stale.unlink(missing_ok=True)
+        # Payloads of earlier writes under this key (a nondeterministic compute, or a recompute
+        # after corruption) are left in place: deleting them could race with another process
+        # whose meta.json points at one. `interplab cache clear` removes them.
 
     def _load(self, key: str) -> tuple[bool, Any]:
         entry = self._entry_dir(key)
@@ -188,10 +190,10 @@ class Cache:
         key = self.key(key_parts)
         final = self.root / "dirs" / key[:2] / key
         manifest_path = final.with_name(f"{key}.manifest.json")
-        if manifest_path.is_file() and final.is_dir():
-            if self._verify_dir(final, manifest_path):
-                self.stats.hits += 1
-                return final
+        is_present = manifest_path.is_file() and final.is_dir()
+        if is_present and self._verify_dir(final, manifest_path):
+            self.stats.hits += 1
+            return final
         self.stats.misses += 1
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=final.parent))

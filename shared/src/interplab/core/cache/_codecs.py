@@ -21,7 +21,7 @@ def _is_numpy(value: Any) -> bool:
 
 
 def encode(value: Any) -> tuple[str, bytes]:
-    """Return ``(codec, payload)``. Codecs: ``torch``, ``torch1``, ``numpy``, ``numpy1``, ``json``, ``bytes``.
+    """Return ``(codec, payload)``; codecs: torch, torch1, numpy, numpy1, json, bytes.
 
     Tensors are stored on CPU; a single tensor, or a dict of tensors (all torch or all numpy).
     """

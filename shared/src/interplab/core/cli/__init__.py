@@ -10,10 +10,9 @@ import sys
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
-
 from interplab.core.cli._common import err_console
 from interplab.core.errors import InterplabError
+from typer.core import TyperGroup
 
 __all__ = ["app", "main"]
 
@@ -28,7 +27,9 @@ class _Group(TyperGroup):
             err_console.print(f"[bold red]error:[/] {_escape(str(error))}", soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]: unfinished runs are stored as 'interrupted'.")
+            err_console.print(
+                "[yellow]interrupted[/]: unfinished runs are stored as 'interrupted'."
+            )
             raise typer.Exit(130) from None
 
 

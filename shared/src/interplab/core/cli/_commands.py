@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
-
 from interplab.core.cli import app, cache_app
 from interplab.core.cli._common import (
     AnalysisName,
@@ -25,15 +23,21 @@ from interplab.core.cli._common import (
     open_store,
 )
 from interplab.core.errors import ConfigError
+from rich.markup import escape
+from rich.table import Table
 
 _RUNNERS = ("local", "process", "ray")
 
 
 @app.command()
 def run(
-    spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML), e.g. experiments/quickstart.toml.")],
+    spec: Annotated[
+        Path, typer.Argument(help="Experiment spec (TOML), e.g. experiments/quickstart.toml.")
+    ],
     runner: Annotated[str, typer.Option(help="local | process | ray.")] = "local",
-    workers: Annotated[int | None, typer.Option(help="Worker processes (process/ray runners).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (process/ray runners).")
+    ] = None,
     store: StoreOption = None,
     cache_dir: CacheOption = None,
     force: Annotated[bool, typer.Option(help="Rerun runs the store already has.")] = False,
@@ -49,7 +53,9 @@ def run(
     if runner not in _RUNNERS:
         raise ConfigError(f"--runner {runner!r} is not known; use one of {', '.join(_RUNNERS)}.")
     experiment = load_spec(spec)
-    store_url = store or os.environ.get("INTERPLAB_STORE") or experiment.store or default_store_url()
+    store_url = (
+        store or os.environ.get("INTERPLAB_STORE") or experiment.store or default_store_url()
+    )
     cache = open_cache(cache_dir)
     summary = run_spec(
         experiment, store_url=store_url, cache_dir=cache.root, origin=str(spec), runner=runner,
@@ -67,7 +73,11 @@ def run(
             headline = o.error.splitlines()[0][:120]
         colour = colours.get(o.status, "white")
         table.add_row(
-            escape(o.label), o.analysis, f"[{colour}]{o.status}[/]", f"{o.seconds:.1f}", escape(headline)
+            escape(o.label),
+            o.analysis,
+            f"[{colour}]{o.status}[/]",
+            f"{o.seconds:.1f}",
+            escape(headline),
         )
     console.print(table)
     console.print(f"store: {escape(summary.store_url)}")
@@ -80,7 +90,9 @@ def run(
         )  # fmt: skip
         console.print(f"report: {out}")
     if summary.count("failed"):
-        console.print(f"[red]{summary.count('failed')} run(s) failed[/]; `interplab runs show ID` shows why.")
+        console.print(
+            f"[red]{summary.count('failed')} run(s) failed[/]; `interplab runs show ID` shows why."
+        )
         raise typer.Exit(1)
 
 
@@ -91,10 +103,10 @@ def analyses(
     """List the registered analyses and their config fields."""
     from interplab.core.registry import analysis_names, config_fields, get_analysis
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in analysis_names():
         cls = get_analysis(name)
-        fields = [f.__dict__ for f in config_fields(cls)]
+        fields = [dataclasses.asdict(f) for f in config_fields(cls)]
         rows.append({"name": name, "summary": cls.summary(), "fields": fields})
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
@@ -115,7 +127,9 @@ def analyses(
 
 @app.command()
 def report(
-    out: Annotated[Path | None, typer.Option(help="Folder for report.html (default: $INTERPLAB_HOME/report).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for report.html (default: $INTERPLAB_HOME/report).")
+    ] = None,
     store: StoreOption = None,
     cache_dir: CacheOption = None,
     package: Package = None,
@@ -183,7 +197,6 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
         table.add_row(name, version)
     try:
         import torch
-
         from interplab.core.device import describe_device, resolve_device
 
         device = describe_device(resolve_device("auto"))

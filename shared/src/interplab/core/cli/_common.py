@@ -27,19 +27,30 @@ err_console = Console(stderr=True, highlight=False)
 
 StoreOption = Annotated[
     str | None,
-    typer.Option("--store", help="Store URL (default: $INTERPLAB_STORE or $INTERPLAB_HOME/store.db)."),
+    typer.Option(
+        "--store", help="Store URL (default: $INTERPLAB_STORE or $INTERPLAB_HOME/store.db)."
+    ),
 ]
 CacheOption = Annotated[
     Path | None, typer.Option("--cache-dir", help="Cache folder (default: $INTERPLAB_HOME/cache).")
 ]
 Package = Annotated[list[str] | None, typer.Option("--package", "-p", help="Only these packages.")]
-AnalysisName = Annotated[list[str] | None, typer.Option("--analysis", "-a", help="Only these analyses.")]
-Status = Annotated[list[str] | None, typer.Option("--status", help="completed, failed, interrupted, running.")]
-Experiment = Annotated[list[str] | None, typer.Option("--experiment", "-e", help="Only these experiments.")]
+AnalysisName = Annotated[
+    list[str] | None, typer.Option("--analysis", "-a", help="Only these analyses.")
+]
+Status = Annotated[
+    list[str] | None, typer.Option("--status", help="completed, failed, interrupted, running.")
+]
+Experiment = Annotated[
+    list[str] | None, typer.Option("--experiment", "-e", help="Only these experiments.")
+]
 Tag = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Records with all these tags.")]
-Since = Annotated[datetime | None, typer.Option("--since", help="Created at or after (ISO date/time, UTC).")]
+Since = Annotated[
+    datetime | None, typer.Option("--since", help="Created at or after (ISO date/time, UTC).")
+]
 Where = Annotated[
-    list[str] | None, typer.Option("--where", "-w", help="Metric filter, e.g. 'core.pi_abs_error<0.01'.")
+    list[str] | None,
+    typer.Option("--where", "-w", help="Metric filter, e.g. 'core.pi_abs_error<0.01'."),
 ]
 
 

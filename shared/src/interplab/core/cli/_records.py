@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
-
 from interplab.core.cli import app, export_app, runs_app
 from interplab.core.cli._common import (
     AnalysisName,
@@ -26,6 +23,8 @@ from interplab.core.cli._common import (
     open_store,
 )
 from interplab.core.errors import StoreError
+from rich.markup import escape
+from rich.table import Table
 
 
 @runs_app.command("list")
@@ -49,7 +48,8 @@ def runs_list(
         table.add_column(column, overflow="fold")
     for r in records:
         metrics = ", ".join(
-            f"{k.split('.', 1)[1]}={format_value(m.value, m.unit)}" for k, m in list(r.metrics.items())[:3]
+            f"{k.split('.', 1)[1]}={format_value(m.value, m.unit)}"
+            for k, m in list(r.metrics.items())[:3]
         )
         table.add_row(
             escape(r.id), escape(r.experiment or ""), r.analysis, r.status,
@@ -94,7 +94,9 @@ def runs_show(
 
 @runs_app.command("compare")
 def runs_compare(
-    record_ids: Annotated[list[str] | None, typer.Argument(help="Record ids (or prefixes).")] = None,
+    record_ids: Annotated[
+        list[str] | None, typer.Argument(help="Record ids (or prefixes).")
+    ] = None,
     store: StoreOption = None,
     analysis: AnalysisName = None,
     experiment: Experiment = None,
@@ -105,7 +107,9 @@ def runs_compare(
     if analysis or experiment:
         records += opened.query(**filters(analysis=analysis, experiment=experiment))
     if len(records) < 2:
-        raise StoreError("compare needs at least two records: give ids, or --analysis/--experiment.")
+        raise StoreError(
+            "compare needs at least two records: give ids, or --analysis/--experiment."
+        )
     table = Table(title=f"{len(records)} records", title_justify="left")
     table.add_column("", no_wrap=True)
     for r in records:
@@ -119,7 +123,11 @@ def runs_compare(
         present = [r.metrics.get(key) for r in records]
         direction = next((m.higher_is_better for m in present if m is not None), None)
         finite = [m.value for m in present if m is not None and m.is_finite]
-        best = (max(finite) if direction else min(finite)) if finite and direction is not None else None
+        best = (
+            (max(finite) if direction else min(finite))
+            if finite and direction is not None
+            else None
+        )
         cells = []
         for m in present:
             text = "-" if m is None else format_value(m.value, m.unit)
@@ -193,7 +201,9 @@ def export_mlflow(
 
 @app.command("import")
 def import_records(
-    path: Annotated[Path, typer.Argument(help="A .jsonl or .parquet file from `interplab export`.")],
+    path: Annotated[
+        Path, typer.Argument(help="A .jsonl or .parquet file from `interplab export`.")
+    ],
     store: StoreOption = None,
 ) -> None:
     """Add records from an export; all are validated first, so a bad file adds nothing."""

@@ -23,4 +23,13 @@ from interplab.core.records._schema import (
 )
 from interplab.core.records._upgrade import upgrade as upgrade
 
-__all__ = ["SCHEMA_VERSION", "Artifact", "Environment", "ExperimentRecord", "Metric", "MetricSpec", "Status", "upgrade"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Artifact",
+    "Environment",
+    "ExperimentRecord",
+    "Metric",
+    "MetricSpec",
+    "Status",
+    "upgrade",
+]

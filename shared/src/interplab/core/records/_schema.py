@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
@@ -32,6 +32,7 @@ Status = Literal["running", "completed", "failed", "interrupted"]
 ``failed``: the analysis raised (``error`` holds why). ``interrupted``: stopped by Ctrl-C."""
 
 _METRIC_KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_\-]+)+$")
+_MAX_KEY = 200
 
 
 class _Frozen(BaseModel):
@@ -45,7 +46,7 @@ class Metric(_Frozen):
 
     value: float
     """The measurement; NaN is allowed and means "not defined for this run"."""
-    unit: str = ""
+    unit: str = Field(default="", max_length=32)
     """Unit, e.g. ``"nats"``, ``"bits"``, ``"s"``, ``"fraction"``; empty for plain numbers."""
     higher_is_better: bool | None = None
     """``True`` / ``False`` for scores and losses, ``None`` for descriptive numbers."""
@@ -111,12 +112,13 @@ class ExperimentRecord(_Frozen):
     experiment), so all records of one run share it and a rerun of the same spec finds them.
     """
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[2] = 2
+    """Always :data:`SCHEMA_VERSION` when written by this code."""
     id: str = Field(min_length=1, max_length=200)
     run_id: str = Field(min_length=1, max_length=200)
-    package: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
-    """Package that owns the analysis: ``core``, ``robustness``, ``mips``, ``seglabels``, or a plugin's."""
-    analysis: str = Field(min_length=1)
+    package: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$", max_length=64)
+    """Owner of the analysis: ``core``, ``robustness``, ``mips``, ``seglabels`` or a plugin."""
+    analysis: str = Field(min_length=1, max_length=200)
     """Registered analysis name, e.g. ``robustness.layer-sweep``."""
     status: Status = "completed"
     created_at: datetime = Field(default_factory=_utcnow)
@@ -130,10 +132,10 @@ class ExperimentRecord(_Frozen):
     inputs: dict[str, str] = Field(default_factory=dict)
     """Content hashes of the models and data used, so results join across packages."""
     env: Environment = Field(default_factory=Environment)
-    experiment: str | None = None
+    experiment: str | None = Field(default=None, max_length=200)
     """Name of the spec this record came from."""
     parent_id: str | None = None
-    tags: tuple[str, ...] = ()
+    tags: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()
     error: str | None = None
     """For failed runs: the exception type, message and traceback tail."""
 
@@ -141,10 +143,10 @@ class ExperimentRecord(_Frozen):
     @classmethod
     def _check_metric_keys(cls, metrics: dict[str, Metric]) -> dict[str, Metric]:
         for key in metrics:
-            if not _METRIC_KEY.match(key):
+            if not _METRIC_KEY.match(key) or len(key) > _MAX_KEY:
                 raise ValueError(
                     f"metric key {key!r} is not namespaced; use 'package.name' in lower case, "
-                    "e.g. 'robustness.loss_delta'"
+                    f"at most {_MAX_KEY} characters, e.g. 'robustness.loss_delta'"
                 )
         return metrics
 

@@ -50,7 +50,9 @@ def sweep_figures(records: Sequence[ExperimentRecord]) -> list[tuple[str, bytes]
     import matplotlib.pyplot as plt
 
     metric_keys = list(dict.fromkeys(k for r in done for k in r.metrics))[:_MAX_METRICS]
-    fig, axes = plt.subplots(1, len(metric_keys), figsize=(3.4 * len(metric_keys), 2.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(metric_keys), figsize=(3.4 * len(metric_keys), 2.8), squeeze=False
+    )
     for ax, key in zip(axes[0], metric_keys, strict=True):
         groups: dict[float, list[float]] = {}
         for r in done:
@@ -64,7 +66,8 @@ def sweep_figures(records: Sequence[ExperimentRecord]) -> list[tuple[str, bytes]
         if xs and min(xs) > 0 and max(xs) / min(xs) >= 100:
             ax.set_xscale("log")
         spec = next((r.metrics[key] for r in done if key in r.metrics), None)
-        arrow = {True: " (↑ better)", False: " (↓ better)"}.get(spec.higher_is_better, "") if spec else ""
+        direction = spec.higher_is_better if spec else None
+        arrow = {True: " (↑ better)", False: " (↓ better)", None: ""}[direction]
         ax.set(xlabel=x_key, title=f"{key}{arrow}")
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +63,9 @@ def run_spec(
     summary = RunSummary(spec.name, store.url)
     done = set() if force else store.completed_run_ids(t.run_id for t in tasks)
     todo = [t for t in tasks if t.run_id not in done]
-    results: dict[str, Outcome] = {
-        t.run_id: _skipped(store, t) for t in tasks if t.run_id in done
-    }
+    results: dict[str, Outcome] = {t.run_id: _skipped(store, t) for t in tasks if t.run_id in done}
     with _progress_display(show_progress and bool(todo), len(todo), runner) as (advance, progress):
+
         def on_done(outcome: Outcome) -> None:
             results[outcome.run_id] = outcome
             advance(outcome)
@@ -80,7 +79,9 @@ def run_spec(
             summary.interrupted = True
             _mark_interrupted(store, [t for t in todo if t.run_id not in results])
             for task in todo:
-                results.setdefault(task.run_id, Outcome(task.run_id, task.label, task.analysis, "interrupted"))
+                results.setdefault(
+                    task.run_id, Outcome(task.run_id, task.label, task.analysis, "interrupted")
+                )
             summary.outcomes = [results[t.run_id] for t in tasks]
             store.close()
             raise
@@ -117,7 +118,12 @@ def _progress_display(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=False) as bar:
         overall = bar.add_task(f"runs ({runner})", total=total)
 
@@ -126,8 +132,10 @@ def _progress_display(
             bar.console.print(f"{mark}[/] {escape(outcome.label)} ({outcome.seconds:.1f} s)")
             bar.advance(overall)
 
-        def progress(iterable: Iterable[Any], total: int | None = None, description: str = "") -> Iterator[Any]:
-            if total is None and hasattr(iterable, "__len__"):
+        def progress(
+            iterable: Iterable[Any], total: int | None = None, description: str = ""
+        ) -> Iterator[Any]:
+            if total is None and isinstance(iterable, Sized):
                 total = len(iterable)
             sub = bar.add_task(f"  {description}", total=total)
             try:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from interplab.core.analysis import Progress, RunContext, no_progress
-from interplab.core.records import ExperimentRecord
+from interplab.core.records import ExperimentRecord, Status
 from interplab.core.specs import Task
 
 __all__ = ["Outcome", "execute_task", "placeholder_record"]
@@ -35,8 +35,9 @@ class Outcome:
     """The first record's metrics (for the summary table)."""
 
 
-def placeholder_record(task: Task, status: str, *, error: str | None = None,
-                       started_at: datetime | None = None) -> ExperimentRecord:
+def placeholder_record(
+    task: Task, status: Status, *, error: str | None = None, started_at: datetime | None = None
+) -> ExperimentRecord:
     """The record that stands for a run that has no results: running, failed or interrupted."""
     now = datetime.now(UTC)
     return ExperimentRecord(
@@ -44,7 +45,7 @@ def placeholder_record(task: Task, status: str, *, error: str | None = None,
         run_id=task.run_id,
         package=task.package,
         analysis=task.analysis,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         started_at=started_at or now,
         finished_at=None if status == "running" else now,
         params=task.config,
@@ -98,12 +99,16 @@ def execute_task(
         if not records:  # a run with nothing to report is still done
             records = [placeholder_record(task, "completed", started_at=started)]
         store.replace_run(task.run_id, records)
+        headline = {k: m.value for k, m in records[0].metrics.items()}
+        seconds = time.perf_counter() - clock
         return Outcome(
-            task.run_id, task.label, task.analysis, "completed", len(records),
-            time.perf_counter() - clock, headline={k: m.value for k, m in records[0].metrics.items()},
+            task.run_id, task.label, task.analysis, "completed", len(records), seconds,
+            headline=headline,
         )  # fmt: skip
     except KeyboardInterrupt:
-        store.replace_run(task.run_id, [placeholder_record(task, "interrupted", started_at=started)])
+        store.replace_run(
+            task.run_id, [placeholder_record(task, "interrupted", started_at=started)]
+        )
         raise
     except Exception as error:
         message = f"{type(error).__name__}: {error}\n{_traceback_tail(error)}"

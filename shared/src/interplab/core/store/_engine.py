@@ -6,12 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from interplab.core.errors import MissingExtraError, StoreError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import NullPool
-
-from interplab.core.errors import MissingExtraError, StoreError
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_S", "WRITE", "create_store_engine", "normalize_url", "redact_url"]
 
@@ -75,7 +73,6 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-        poolclass=NullPool,
     )
 
     @event.listens_for(engine, "connect")

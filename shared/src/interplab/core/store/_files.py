@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from interplab.core.errors import StoreError
 from interplab.core.records import ExperimentRecord
+from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from interplab.core.store._store import Store
@@ -34,7 +33,9 @@ def _format_of(path: Path, format: str | None) -> str:
     return chosen
 
 
-def export_records(store: Store, path: str | Path, *, format: str | None = None, **filters: Any) -> int:
+def export_records(
+    store: Store, path: str | Path, *, format: str | None = None, **filters: Any
+) -> int:
     """Write the matching records to ``path`` atomically; returns how many were written."""
     target = Path(path)
     kind = _format_of(target, format)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Connection, select
-
 from interplab.core.store._tables import metrics, params, runs
+from sqlalchemy import ColumnElement, Connection, select
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,24 +53,28 @@ def wide_frame(
     base = pd.DataFrame(list(map(tuple, result)), columns=list(result.keys()))
     base["created_at"] = pd.to_datetime(base["created_at"], utc=True)  # SQLite gives naive UTC
     ids = select(runs.c.id).where(*clauses)
-    rows = conn.execute(
-        select(metrics.c.record_id, metrics.c.key, metrics.c.value).where(
-            metrics.c.record_id.in_(ids)
+    rows = [
+        tuple(row)
+        for row in conn.execute(
+            select(metrics.c.record_id, metrics.c.key, metrics.c.value).where(
+                metrics.c.record_id.in_(ids)
+            )
         )
-    )
-    rows = list(map(tuple, rows))
+    ]
     if rows:
         values = pd.DataFrame(rows, columns=["id", "key", "value"]).pivot(
             index="id", columns="key", values="value"
         )
         base = base.join(values.astype("float64"), on="id")
     if with_params:
-        prow = conn.execute(
-            select(params.c.record_id, params.c.key, params.c.value_json).where(
-                params.c.record_id.in_(ids)
+        prow = [
+            tuple(row)
+            for row in conn.execute(
+                select(params.c.record_id, params.c.key, params.c.value_json).where(
+                    params.c.record_id.in_(ids)
+                )
             )
-        )
-        prow = list(map(tuple, prow))
+        ]
         if prow:
             decoded = pd.DataFrame(
                 [(r, f"param.{k}", json.loads(v)) for r, k, v in prow], columns=["id", "key", "v"]

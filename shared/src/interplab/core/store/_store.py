@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from sqlalchemy import Connection, DateTime, Table, delete, func, select, text
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from interplab.core.errors import StoreError
 from interplab.core.paths import default_store_url
 from interplab.core.records import SCHEMA_VERSION, ExperimentRecord
 from interplab.core.store._engine import WRITE, create_store_engine, normalize_url, redact_url
 from interplab.core.store._filters import RecordFilter
+from interplab.core.store._rows import insert_rows, record_rows
 from interplab.core.store._tables import metadata, metrics, params, runs, tags
+from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -80,12 +77,12 @@ class Store:
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
             raise StoreError(f"records to add share ids {dupes}; each record id must be unique.")
-        rows = _rows(batch)
+        rows = record_rows(batch)
 
         def write(conn: Connection) -> None:
             self._delete_ids(conn, ids)
             for table in (runs, metrics, params, tags):
-                _insert_many(conn, table, rows[table.name])
+                insert_rows(conn, table, rows[table.name])
 
         self._transact(write)
         return len(batch)
@@ -99,13 +96,13 @@ class Store:
         ids = [r.id for r in batch]
         if len(set(ids)) != len(ids):
             raise StoreError(f"records of run {run_id!r} share ids; each record id must be unique.")
-        rows = _rows(batch)
+        rows = record_rows(batch)
 
         def write(conn: Connection) -> None:
             old = list(conn.scalars(select(runs.c.id).where(runs.c.run_id == run_id)))
             self._delete_ids(conn, list(dict.fromkeys([*old, *ids])))
             for table in (runs, metrics, params, tags):
-                _insert_many(conn, table, rows[table.name])
+                insert_rows(conn, table, rows[table.name])
 
         self._transact(write)
 
@@ -119,6 +116,7 @@ class Store:
         clauses = RecordFilter(**filters).clauses()
         if not clauses:
             raise StoreError("delete_where() needs at least one filter; use delete_all() to empty.")
+
         def write(conn: Connection) -> int:
             ids = list(conn.scalars(select(runs.c.id).where(*clauses)))
             return self._delete_ids(conn, ids)
@@ -127,6 +125,7 @@ class Store:
 
     def delete_all(self) -> int:
         """Delete every record."""
+
         def write(conn: Connection) -> int:
             count = conn.scalar(select(func.count()).select_from(runs)) or 0
             for table in (metrics, params, tags, runs):
@@ -158,20 +157,25 @@ class Store:
                         f"record id prefix {record_id!r} is ambiguous: it matches {listed}"
                         f"{', …' if len(rows) > 5 else ''}; give more characters."
                     )
-                row = rows[0] if rows else None
-        if row is None:
-            raise StoreError(
-                f"no record with id {record_id!r} in {self!r}; `interplab runs list` shows the ids."
-            )
+                if rows:
+                    return _parse(rows[0].record_json, rows[0].schema_version)
+                raise StoreError(
+                    f"no record with id {record_id!r} in {self!r}; "
+                    "`interplab runs list` shows the ids."
+                )
         return _parse(row.record_json, row.schema_version)
 
     def query(
         self, *, limit: int | None = None, newest_first: bool = False, **filters: Any
     ) -> list[ExperimentRecord]:
         """Records matching the filters, oldest first (or newest first), at most ``limit``."""
-        order = (runs.c.created_at.desc(), runs.c.id.desc()) if newest_first else (
-            runs.c.created_at,
-            runs.c.id,
+        order = (
+            (runs.c.created_at.desc(), runs.c.id.desc())
+            if newest_first
+            else (
+                runs.c.created_at,
+                runs.c.id,
+            )
         )
         stmt = (
             select(runs.c.record_json, runs.c.schema_version)
@@ -201,7 +205,9 @@ class Store:
                     (done if status == "completed" else unfinished).add(run_id)
         return done - unfinished
 
-    def to_frame(self, *, wide: bool = False, with_params: bool = True, **filters: Any) -> pd.DataFrame:
+    def to_frame(
+        self, *, wide: bool = False, with_params: bool = True, **filters: Any
+    ) -> pd.DataFrame:
         """Metrics as a pandas DataFrame.
 
         Long (default): one row per (record, metric) with columns ``id, run_id, package,
@@ -273,34 +279,6 @@ def _is_transient(error: Exception) -> bool:
     return "locked" in message or "busy" in message or "deadlock" in message
 
 
-def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``executemany`` straight through the driver, with the dialect's own value conversions.
-
-    Equivalent to ``conn.execute(table.insert(), rows)`` but skips SQLAlchemy's per-row
-    parameter processing, which dominates bulk inserts (see ``nox -s bench``).
-    """
-    if not rows:
-        return
-    dialect = conn.dialect
-    columns = list(rows[0])
-    compiled = table.insert().compile(dialect=dialect, column_keys=columns)
-    processors = {  # only datetimes need it: SQLite stores them as text in SQLAlchemy's format
-        name: proc
-        for name in columns
-        if isinstance(table.c[name].type, DateTime)
-        and (proc := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    }
-    if processors:
-        rows = [{k: (processors[k](v) if k in processors else v) for k, v in r.items()} for r in rows]
-    params: list[Any]
-    if dialect.positional:
-        order = compiled.positiontup or []
-        params = [tuple(r[name] for name in order) for r in rows]
-    else:
-        params = rows
-    conn.exec_driver_sql(str(compiled), params)
-
-
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -310,47 +288,3 @@ def _parse(record_json: str, schema_version: int) -> ExperimentRecord:
     if schema_version == SCHEMA_VERSION:
         return ExperimentRecord.model_validate_json(record_json)
     return ExperimentRecord.from_json(record_json)
-
-
-def _flatten(params: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            yield from _flatten(value, f"{name}.")
-        else:
-            yield name, value
-
-
-def _rows(records: Sequence[ExperimentRecord]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {"runs": [], "metrics": [], "params": [], "tags": []}
-    for r in records:
-        out["runs"].append(
-            {
-                "id": r.id,
-                "run_id": r.run_id,
-                "package": r.package,
-                "analysis": r.analysis,
-                "status": r.status,
-                "experiment": r.experiment,
-                # UTC, so that SQLite's text timestamps compare and sort as instants
-                "created_at": r.created_at.astimezone(UTC),
-                "finished_at": r.finished_at.astimezone(UTC) if r.finished_at else None,
-                "schema_version": r.schema_version,
-                "record_json": r.model_dump_json(),
-            }
-        )
-        for key, m in r.metrics.items():
-            out["metrics"].append(
-                {
-                    "record_id": r.id,
-                    "key": key,
-                    "value": None if math.isnan(m.value) else m.value,  # NULL: PostgreSQL's NaN > x
-                    "unit": m.unit,
-                    "higher_is_better": m.higher_is_better,
-                }
-            )
-        for key, value in dict(_flatten(r.params)).items():  # {"a.b": 1, "a": {"b": 2}}
-            out["params"].append({"record_id": r.id, "key": key, "value_json": json.dumps(value)})
-        for tag in dict.fromkeys(r.tags):
-            out["tags"].append({"record_id": r.id, "tag": tag})
-    return out

@@ -41,12 +41,10 @@ runs = Table(
     Column("record_json", Text, nullable=False),
 )
 
-_CASCADE = {"ondelete": "CASCADE"}
-
 metrics = Table(
     "metrics",
     metadata,
-    Column("record_id", String(200), ForeignKey("runs.id", **_CASCADE), primary_key=True),
+    Column("record_id", String(200), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("value", Float),
     Column("unit", String(32), nullable=False, default=""),
@@ -57,8 +55,8 @@ metrics = Table(
 params = Table(
     "params",
     metadata,
-    Column("record_id", String(200), ForeignKey("runs.id", **_CASCADE), primary_key=True),
-    Column("key", String(200), primary_key=True),
+    Column("record_id", String(200), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(1000), primary_key=True),
     Column("value_json", Text, nullable=False),
     Index("ix_params_key", "key"),
 )
@@ -66,7 +64,7 @@ params = Table(
 tags = Table(
     "tags",
     metadata,
-    Column("record_id", String(200), ForeignKey("runs.id", **_CASCADE), primary_key=True),
+    Column("record_id", String(200), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(200), primary_key=True),
     Index("ix_tags_tag", "tag"),
 )
