@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from conftest import ROOT
+
 from interplab.core.specs import load_spec, plan_tasks
 from interplab.core.store import Store
 

@@ -27,10 +27,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from interplab.core.records import Environment, ExperimentRecord, Metric
-from interplab.core.store import Store
 from rich.console import Console
 from rich.table import Table
+
+from interplab.core.records import Environment, ExperimentRecord, Metric
+from interplab.core.store import Store
 
 PACKAGES = ("core", "robustness", "mips")
 TARGET_N, TARGET_METRICS, TARGET_S = 10_000, 10, 3.0

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from interplab.core.records import Environment, ExperimentRecord, Metric
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:54329/postgres"

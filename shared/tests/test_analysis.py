@@ -13,6 +13,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+
 from interplab.core.cache import Cache
 from interplab.core.errors import ConfigError
 from interplab.core.records import Artifact, Environment, ExperimentRecord, Metric, MetricSpec

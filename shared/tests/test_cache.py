@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
 from interplab.core.cache import Cache, CacheCorruptionWarning, CacheInfo
 from interplab.core.errors import CacheError
 

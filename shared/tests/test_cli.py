@@ -5,9 +5,10 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from interplab.core.cli import app
 from interplab.core.store import Store
-from typer.testing import CliRunner
 
 SPEC = """
 name = "cli-test"

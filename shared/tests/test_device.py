@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
+
 from interplab.core.device import (
     describe_device,
     deterministic_mode,

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from pydantic import BaseModel
+
 from interplab.core.errors import CacheError
 from interplab.core.hashing import (
     canonical_json,
@@ -21,7 +23,6 @@ from interplab.core.hashing import (
     digest_json,
     digest_tensors,
 )
-from pydantic import BaseModel
 
 
 def _sha(data: bytes) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
+
 from interplab.core.errors import StoreError
 from interplab.core.records import (
     SCHEMA_VERSION,
@@ -18,7 +20,6 @@ from interplab.core.records import (
     Metric,
     upgrade,
 )
-from pydantic import ValidationError
 
 MakeRecord = Callable[..., ExperimentRecord]
 

@@ -8,6 +8,8 @@ from importlib.metadata import EntryPoint
 from typing import Any, Literal
 
 import pytest
+from pydantic import Field
+
 from interplab.core.analysis import Analysis, AnalysisConfig, RunContext
 from interplab.core.errors import RegistryError, UnknownAnalysisError
 from interplab.core.records import ExperimentRecord
@@ -20,7 +22,6 @@ from interplab.core.registry import (
     registered_analyses,
 )
 from interplab.core.selftest import SelfTest
-from pydantic import Field
 
 HERE = __name__  # how pytest imported this module; entry points below point into it
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from interplab.core.errors import ConfigError
 from interplab.core.runners import run_spec
 from interplab.core.specs import parse_spec, plan_tasks

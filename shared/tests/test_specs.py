@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interplab.core.errors import SpecError
 from interplab.core.specs import ExperimentSpec, Task, load_spec, parse_spec, plan_tasks
 

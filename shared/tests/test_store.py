@@ -17,14 +17,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+
 from interplab.core.errors import StoreError
 from interplab.core.records import ExperimentRecord, Metric
 from interplab.core.store import MetricFilter, Store
 from interplab.core.store import _store as store_module
 from interplab.core.store._engine import normalize_url
 from interplab.core.store._tables import metrics as metrics_table
-from sqlalchemy import func, select
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 MakeRecord = Callable[..., ExperimentRecord]
 T0 = datetime(2024, 6, 1, 0, 0, tzinfo=UTC)

@@ -28,12 +28,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, ConfigDict
+
 from interplab.core.errors import ConfigError
 from interplab.core.records import Artifact, Environment, ExperimentRecord, Metric, MetricSpec
-from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     import torch
+
     from interplab.core.cache import Cache
 
 __all__ = ["Analysis", "AnalysisConfig", "Progress", "RunContext", "no_progress"]

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from pydantic_core import PydanticUndefined
+
 from interplab.core.analysis import Analysis
 from interplab.core.errors import RegistryError, UnknownAnalysisError
-from pydantic_core import PydanticUndefined
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -15,10 +15,11 @@ import time
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
 from interplab.core.analysis import Analysis, AnalysisConfig, RunContext
 from interplab.core.hashing import digest_tensors
 from interplab.core.records import ExperimentRecord, MetricSpec
-from pydantic import Field
 
 __all__ = ["SelfTest", "SelfTestConfig"]
 

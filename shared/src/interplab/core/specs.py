@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from interplab.core.errors import InterplabError, SpecError
 from interplab.core.hashing import digest_json
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = ["ExperimentSpec", "RunSpec", "Task", "load_spec", "parse_spec", "plan_tasks"]
 

@@ -10,9 +10,10 @@ import sys
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
 from interplab.core.cli._common import err_console
 from interplab.core.errors import InterplabError
-from typer.core import TyperGroup
 
 __all__ = ["app", "main"]
 

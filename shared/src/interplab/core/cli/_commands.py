@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from rich.table import Table
+
 from interplab.core.cli import app, cache_app
 from interplab.core.cli._common import (
     AnalysisName,
@@ -23,8 +26,6 @@ from interplab.core.cli._common import (
     open_store,
 )
 from interplab.core.errors import ConfigError
-from rich.markup import escape
-from rich.table import Table
 
 _RUNNERS = ("local", "process", "ray")
 
@@ -197,6 +198,7 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
         table.add_row(name, version)
     try:
         import torch
+
         from interplab.core.device import describe_device, resolve_device
 
         device = describe_device(resolve_device("auto"))

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
+
 from interplab.core.cli import app, export_app, runs_app
 from interplab.core.cli._common import (
     AnalysisName,
@@ -23,8 +26,6 @@ from interplab.core.cli._common import (
     open_store,
 )
 from interplab.core.errors import StoreError
-from rich.markup import escape
-from rich.table import Table
 
 
 @runs_app.command("list")

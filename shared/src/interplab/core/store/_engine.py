@@ -6,10 +6,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from interplab.core.errors import MissingExtraError, StoreError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from interplab.core.errors import MissingExtraError, StoreError
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_S", "WRITE", "create_store_engine", "normalize_url", "redact_url"]
 

@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from interplab.core.errors import StoreError
 from interplab.core.records import ExperimentRecord
-from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from interplab.core.store._store import Store

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, select
+
 from interplab.core.errors import StoreError
 from interplab.core.store._tables import metrics, runs, tags
-from sqlalchemy import ColumnElement, select
 
 __all__ = ["MetricFilter", "RecordFilter"]
 

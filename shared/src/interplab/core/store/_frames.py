@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from interplab.core.store._tables import metrics, params, runs
 from sqlalchemy import ColumnElement, Connection, select
+
+from interplab.core.store._tables import metrics, params, runs
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
-from interplab.core.records import ExperimentRecord
 from sqlalchemy import Connection, DateTime, Table
+
+from interplab.core.records import ExperimentRecord
 
 __all__ = ["COLUMNS", "flatten_params", "insert_rows", "record_rows"]
 

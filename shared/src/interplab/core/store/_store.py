@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
 from interplab.core.errors import StoreError
 from interplab.core.paths import default_store_url
 from interplab.core.records import SCHEMA_VERSION, ExperimentRecord
@@ -13,8 +16,6 @@ from interplab.core.store._engine import WRITE, create_store_engine, normalize_u
 from interplab.core.store._filters import RecordFilter
 from interplab.core.store._rows import insert_rows, record_rows
 from interplab.core.store._tables import metadata, metrics, params, runs, tags
-from sqlalchemy import Connection, delete, func, select, text
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 if TYPE_CHECKING:
     from pathlib import Path

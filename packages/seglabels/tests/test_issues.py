@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+from cleanlab.segmentation.filter import find_label_issues as cleanlab_find_label_issues
+from cleanlab.segmentation.rank import get_label_quality_scores, issues_from_scores
+
+from interplab.core.errors import ConfigError
+from interplab.seglabels.inputs import Batch
+from interplab.seglabels.issues import confident_thresholds, find_label_issues, pool_batch
+from interplab.seglabels.scores import image_scores
+
+
+def test_small_fixture_matches_reference_counts(small: tuple) -> None:
+    labels, probs, _ = small
+    mask = find_label_issues(labels, probs)
+    assert mask.sum(axis=(1, 2)).tolist() == [27, 25, 0, 0, 0, 0, 0, 0]
+    np.testing.assert_array_equal(
+        image_scores(labels, probs, method="num_pixel_issues"),
+        [0.9736328125, 0.9755859375, 1, 1, 1, 1, 1, 1],
+    )
+
+
+@pytest.mark.parametrize("fixture", ["small", "medium", "default"])
+def test_masks_identical_to_cleanlab(fixture: str, request: pytest.FixtureRequest) -> None:
+    labels, probs, _ = request.getfixturevalue(fixture)
+    theirs = cleanlab_find_label_issues(labels, probs, n_jobs=1, verbose=False)
+    ours = find_label_issues(labels, probs, batch_size=5)
+    np.testing.assert_array_equal(ours, theirs)
+    if fixture == "default":
+        assert ours.sum() == 13_871  # the reference's count
+    their_scores, _ = get_label_quality_scores(
+        labels, probs, method="num_pixel_issues", n_jobs=1, verbose=False
+    )
+    np.testing.assert_array_equal(
+        image_scores(labels, probs, method="num_pixel_issues"), their_scores
+    )
+
+
+def test_mask_does_not_depend_on_batch_size_or_dtype(medium: tuple) -> None:
+    labels, probs, _ = medium
+    expected = find_label_issues(labels, probs)
+    for batch_size in (1, 7, 1000):
+        np.testing.assert_array_equal(
+            find_label_issues(labels, probs, batch_size=batch_size), expected
+        )
+    as64 = find_label_issues(labels, probs.astype(np.float64))
+    np.testing.assert_array_equal(as64, expected)
+
+
+def test_thresholds_are_per_class_means(medium: tuple) -> None:
+    labels, probs, _ = medium
+    expected = [probs[:, k][labels == k].astype(np.float64).mean() for k in range(probs.shape[1])]
+    np.testing.assert_allclose(confident_thresholds(labels, probs), expected, rtol=1e-12)
+
+
+def test_selection_by_hand_with_ties_broken_in_pixel_order() -> None:
+    # 1 image, 2 classes, 1×6 pixels; labels all 0; four pixels predicted 1 confidently.
+    p1 = np.array([0.9, 0.9, 0.9, 0.9, 0.2, 0.1])
+    probs = np.stack([1 - p1, p1])[None, :, None, :]
+    labels = np.zeros((1, 1, 6), dtype=np.int64)
+    # t_1 = floor (no pixel labelled 1) -> every pixel with argmax 1 counts: 4 issues;
+    # the 4 lowest self-confidences are the four 0.1s (tied): all flagged, all argmax != 0.
+    mask = find_label_issues(labels, probs)
+    assert mask[0, 0].tolist() == [True, True, True, True, False, False]
+    # Now make only three issues count by labelling pixel 3 as class 1: t_1 = 0.9.
+    labels[0, 0, 3] = 1
+    mask = find_label_issues(labels, probs)
+    assert mask[0, 0].tolist() == [True, True, True, False, False, False]
+
+
+def test_ignore_index_pixels_are_never_flagged_nor_counted(medium: tuple) -> None:
+    labels, probs, _ = medium
+    void = labels.copy()
+    void[:, :, :16] = 255
+    mask = find_label_issues(void, probs, ignore_index=255)
+    assert not mask[:, :, :16].any()
+    cropped = find_label_issues(labels[:, :, 16:], np.ascontiguousarray(probs[:, :, :, 16:]))
+    np.testing.assert_array_equal(mask[:, :, 16:], cropped)
+
+
+def test_downsample_votes_labels_where_cleanlab_averages_class_ids() -> None:
+    # A 2×2 block half class 2, half class 8: cleanlab's pooled label is round(5.0) = 5 (bug B1).
+    labels = np.array([[[2, 2], [8, 8]]])
+    probs = np.zeros((1, 10, 2, 2))
+    probs[0, 2] = 0.5
+    probs[0, 8] = 0.5
+    batch = Batch(0, 1, labels, probs, None)
+    pooled = pool_batch(batch, 2)
+    assert pooled.labels.tolist() == [[[2]]]  # majority vote, tie -> lowest id; never 5
+    assert np.round(labels.reshape(1, 1, 2, 1, 2).mean((4, 2))).item() == 5  # cleanlab's way
+    np.testing.assert_allclose(pooled.pred_probs[0, :, 0, 0].sum(), 1.0)
+
+
+def test_downsampling_flags_fewer_false_issues_on_clean_images_than_cleanlab(medium: tuple) -> None:
+    labels, probs, is_err = medium
+    ours = find_label_issues(labels, probs, downsample=4)
+    theirs = cleanlab_find_label_issues(labels, probs, downsample=4, n_jobs=1, verbose=False)
+    clean = ~is_err
+    assert ours[clean].sum() < theirs[clean].sum()
+    print(f"false issue pixels on clean images, downsample=4: ours {ours[clean].sum()}, "
+          f"cleanlab {theirs[clean].sum()}")  # fmt: skip
+
+
+def test_cleanlab_issues_from_scores_returns_one_image_too_many() -> None:
+    # Bug B2: threshold 0.1 should select only image 0.
+    scores = np.array([0.05, 0.5, 0.9])
+    assert list(issues_from_scores(scores, threshold=0.1)) == [0, 1]
+    assert np.flatnonzero(scores < 0.1).tolist() == [0]  # what we do in the benchmark
+
+
+def test_bad_downsample(small: tuple) -> None:
+    labels, probs, _ = small
+    with pytest.raises(ConfigError, match=r"downsample=3 must be a positive divisor of H=32"):
+        find_label_issues(labels, probs, downsample=3)

@@ -1,0 +1,171 @@
+import numpy as np
+import pytest
+import torch
+from cleanlab.segmentation.rank import get_label_quality_scores
+
+from interplab.core.errors import ConfigError, ShapeError
+from interplab.seglabels.scores import (
+    IMAGE_SCORE_METHODS,
+    image_scores,
+    pixel_scores,
+    register_image_score,
+)
+
+
+def softmin_by_hand(labels: np.ndarray, probs: np.ndarray, t: float = 0.1) -> np.ndarray:
+    out = []
+    for lab, p in zip(labels, probs, strict=True):
+        s = np.take_along_axis(p, lab[None], axis=0)[0].astype(np.float64).ravel()
+        w = np.exp((1 - s) / t - np.max((1 - s) / t))
+        out.append(float(np.sum(w * s) / np.sum(w)))
+    return np.array(out)
+
+
+def test_softmin_matches_reference_values(small: tuple) -> None:
+    labels, probs, is_err = small
+    expected = [0.03851449541, 0.036553538883, 0.417697020795, 0.451577494673, 0.36462386472,
+                0.486690613848, 0.530228569275, 0.406909229849]  # fmt: skip
+    np.testing.assert_allclose(image_scores(labels, probs), expected, rtol=1e-9)
+    assert is_err.tolist() == [True, True] + [False] * 6
+
+
+@pytest.mark.parametrize("fixture", ["small", "medium", "default"])
+def test_softmin_matches_cleanlab_to_1e_12(fixture: str, request: pytest.FixtureRequest) -> None:
+    labels, probs, _ = request.getfixturevalue(fixture)
+    ours = image_scores(labels, probs, method="softmin")
+    theirs, their_pixels = get_label_quality_scores(labels, probs, method="softmin", verbose=False)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(pixel_scores(labels, probs), their_pixels)
+
+
+def test_softmin_matches_cleanlab_at_other_temperatures(medium: tuple) -> None:
+    labels, probs, _ = medium
+    for t in (0.01, 0.05, 0.5, 2.0):
+        theirs, _ = get_label_quality_scores(labels, probs, temperature=t, verbose=False)
+        ours = image_scores(labels, probs, temperature=t)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+        np.testing.assert_allclose(ours, softmin_by_hand(labels, probs, t), rtol=1e-12)
+
+
+def test_other_methods_against_numpy(medium: tuple) -> None:
+    labels, probs, _ = medium
+    s = pixel_scores(labels, probs).reshape(len(labels), -1)
+    np.testing.assert_allclose(image_scores(labels, probs, method="mean"), s.mean(axis=1))
+    np.testing.assert_array_equal(image_scores(labels, probs, method="min"), s.min(axis=1))
+    np.testing.assert_allclose(
+        image_scores(labels, probs, method="percentile", q=5), np.percentile(s, 5, axis=1)
+    )
+    np.testing.assert_allclose(
+        image_scores(labels, probs, method="below_threshold", threshold=0.3),
+        1 - (s < 0.3).mean(axis=1),
+    )
+    flat_labels = labels.reshape(len(labels), -1)
+    expected = []
+    for i in range(len(labels)):
+        per_class = []
+        for k in np.unique(flat_labels[i]):
+            v = s[i][flat_labels[i] == k]
+            w = np.exp((1 - v) / 0.1 - np.max((1 - v) / 0.1))
+            per_class.append(np.sum(w * v) / np.sum(w))
+        expected.append(min(per_class))
+    np.testing.assert_allclose(
+        image_scores(labels, probs, method="class_balanced_softmin"), expected, rtol=1e-12
+    )
+
+
+def test_normalized_margin_against_numpy(small: tuple) -> None:
+    labels, probs, _ = small
+    given = np.take_along_axis(probs, labels[:, None], axis=1)[:, 0].astype(np.float64)
+    others = probs.astype(np.float64).copy()
+    np.put_along_axis(others, labels[:, None], -1.0, axis=1)
+    expected = (given - others.max(axis=1) + 1) / 2
+    np.testing.assert_allclose(pixel_scores(labels, probs, kind="normalized_margin"), expected)
+
+
+def test_ignore_index_leaves_pixels_out(small: tuple) -> None:
+    labels, probs, _ = small
+    void = labels.copy()
+    void[:, :8] = 255  # the top 8 rows are void
+    ours = image_scores(void, probs, ignore_index=255, method="mean")
+    s = np.take_along_axis(probs, labels[:, None], axis=1)[:, 0].astype(np.float64)
+    np.testing.assert_allclose(ours, s[:, 8:].reshape(len(s), -1).mean(axis=1))
+    np.testing.assert_allclose(
+        image_scores(void, probs, ignore_index=255), softmin_by_hand(labels[:, 8:], probs[:, :, 8:])
+    )
+    assert np.isnan(pixel_scores(void, probs, ignore_index=255)[:, :8]).all()
+    all_void = np.full_like(labels, 255)
+    assert np.isnan(image_scores(all_void, probs, ignore_index=255)).all()
+
+
+def test_batches_torch_and_memmap_give_the_same_scores(small: tuple, tmp_path) -> None:
+    labels, probs, _ = small
+    expected = image_scores(labels, probs)
+    for batch_size in (1, 3, 100):
+        np.testing.assert_array_equal(image_scores(labels, probs, batch_size=batch_size), expected)
+    np.testing.assert_array_equal(
+        image_scores(torch.from_numpy(labels), torch.from_numpy(probs)), expected
+    )
+    np.save(tmp_path / "p.npy", probs)
+    mapped = np.load(tmp_path / "p.npy", mmap_mode="r")
+    np.testing.assert_array_equal(image_scores(labels, mapped, batch_size=2), expected)
+
+
+def test_a_new_method_is_a_small_function(small: tuple) -> None:
+    @register_image_score("test_second_lowest")
+    def second_lowest(pixel_scores, valid, labels):
+        return np.sort(pixel_scores, axis=1)[:, 1]
+
+    try:
+        labels, probs, _ = small
+        s = pixel_scores(labels, probs).reshape(len(labels), -1)
+        np.testing.assert_array_equal(
+            image_scores(labels, probs, method="test_second_lowest"), np.sort(s, axis=1)[:, 1]
+        )
+        with pytest.raises(ConfigError, match="'test_second_lowest' is already registered"):
+            register_image_score("test_second_lowest")(second_lowest)
+    finally:
+        IMAGE_SCORE_METHODS.pop("test_second_lowest")
+
+
+def test_there_are_seven_methods() -> None:
+    assert sorted([*IMAGE_SCORE_METHODS, "num_pixel_issues"]) == [
+        "below_threshold", "class_balanced_softmin", "mean", "min", "num_pixel_issues",
+        "percentile", "softmin",
+    ]  # fmt: skip
+
+
+def test_bad_input_is_named(small: tuple) -> None:
+    labels, probs, _ = small
+    with pytest.raises(ShapeError, match=r"labels has shape \(8, 32, 31\) but pred_probs"):
+        image_scores(labels[:, :, :31], probs)
+    with pytest.raises(ShapeError, match=r"pred_probs must have shape \(N, K, H, W\)"):
+        image_scores(labels, probs[0])
+    with pytest.raises(ShapeError, match=r"the dataset is empty"):
+        image_scores(labels[:0], probs[:0])
+    bad = labels.copy()
+    bad[3, 4, 5] = 7
+    with pytest.raises(
+        ConfigError, match=r"labels hold 7 at image 3, pixel \(4, 5\): outside 0\.\.4"
+    ):
+        image_scores(bad, probs)
+    with pytest.raises(ConfigError, match=r"labels must be integers .* got dtype float64"):
+        image_scores(labels.astype(np.float64), probs)
+    nan = probs.copy()
+    nan[2, 0, 0, 0] = np.nan
+    with pytest.raises(ConfigError, match=r"pred_probs contain NaN \(first in image 2\)"):
+        image_scores(labels, nan)
+    negative = probs.copy()
+    negative[5, 1, 2, 3] = -0.1
+    with pytest.raises(ConfigError, match=r"negative values \(first in image 5\).*not logits"):
+        image_scores(labels, negative)
+    unnormalised = probs * 1.5
+    with pytest.raises(
+        ConfigError, match=r"do not sum to 1 over K at image 0, pixel \(0, 0\): sum 1\.5"
+    ):
+        image_scores(labels, unnormalised)
+    with pytest.raises(ConfigError, match=r"temperature=0 must be > 0"):
+        image_scores(labels, probs, temperature=0)
+    with pytest.raises(ConfigError, match=r"method='softmax' is not a registered image score"):
+        image_scores(labels, probs, method="softmax")
+    with pytest.raises(ConfigError, match=r"q=101 must be a percentile"):
+        image_scores(labels, probs, method="percentile", q=101)
