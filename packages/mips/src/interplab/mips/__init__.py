@@ -1,3 +1,23 @@
-"""interplab.mips: built by its own issue; importable now so the workspace sees it."""
+"""interplab.mips: distil trained RNNs into verified Python programs (Michaud et al. 2024).
 
-__all__: list[str] = []
+The 62-task benchmark lives in :mod:`interplab.mips.tasks`; the pipeline stages (train, search,
+simplify, read states, regress, emit and verify) are being built.
+"""
+
+from interplab.mips.tasks import (
+    Task as Task,
+)
+from interplab.mips.tasks import (
+    TaskData as TaskData,
+)
+from interplab.mips.tasks import (
+    get_task as get_task,
+)
+from interplab.mips.tasks import (
+    list_tasks as list_tasks,
+)
+from interplab.mips.tasks import (
+    load_dataset as load_dataset,
+)
+
+__all__ = ["Task", "TaskData", "get_task", "list_tasks", "load_dataset"]
