@@ -14,7 +14,15 @@ import numpy as np
 
 from interplab.core.errors import ConfigError, ShapeError
 
-__all__ = ["Evaluation", "average_precision", "evaluate", "evaluate_by_kind", "roc_auc"]
+__all__ = [
+    "Evaluation",
+    "average_precision",
+    "evaluate",
+    "evaluate_by_kind",
+    "mean_iou",
+    "precision_recall_curve",
+    "roc_auc",
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,31 @@ def average_precision(scores: Any, is_mislabeled: Any) -> float:
     precision = tps / (tps + fps)
     recall = tps / y.sum()
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def precision_recall_curve(scores: Any, is_mislabeled: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(precision, recall) at each distinct threshold, reviewing the lowest scores first."""
+    s, y = _check(scores, is_mislabeled)
+    tps, fps = _ranked_counts(s, y)
+    return tps / (tps + fps), tps / max(int(y.sum()), 1)
+
+
+def mean_iou(predicted: Any, labels: Any, n_classes: int) -> float:
+    """Mean over classes present in either array of |pred ∩ label| / |pred ∪ label|.
+
+    Args:
+        predicted: int (N, H, W) predicted classes.
+        labels: int (N, H, W) reference classes.
+        n_classes: K.
+    """
+    p, y = np.asarray(predicted).ravel(), np.asarray(labels).ravel()
+    if p.shape != y.shape:
+        raise ShapeError(f"predicted {np.shape(predicted)} and labels {np.shape(labels)} differ.")
+    joint = np.bincount(y * n_classes + p, minlength=n_classes**2).reshape(n_classes, n_classes)
+    inter = np.diag(joint).astype(np.float64)
+    union = joint.sum(axis=0) + joint.sum(axis=1) - inter
+    present = union > 0
+    return float(np.mean(inter[present] / union[present]))
 
 
 def roc_auc(scores: Any, is_mislabeled: Any) -> float:
