@@ -91,7 +91,8 @@ def bench(session: nox.Session) -> None:
     sync(session, "--all-packages", "--group", "dev")
     store = os.environ.get("INTERPLAB_BENCH_STORE")
     extra = ["--record-store", store] if store else []
-    session.run("python", "shared/benchmarks/bench_store.py", *extra, *session.posargs)
+    session.run("python", "shared/benchmarks/bench_store.py", *extra)
+    session.run("python", "packages/seglabels/benchmarks/bench_scores.py", *session.posargs)
 
 
 @nox.session(python="3.11")
