@@ -26,6 +26,7 @@ from interplab.core.cli._common import (
     open_store,
 )
 from interplab.core.errors import StoreError
+from interplab.core.records import ExperimentRecord
 
 
 @runs_app.command("list")
@@ -111,31 +112,69 @@ def runs_compare(
         raise StoreError(
             "compare needs at least two records: give ids, or --analysis/--experiment."
         )
-    table = Table(title=f"{len(records)} records", title_justify="left")
-    table.add_column("", no_wrap=True)
-    for r in records:
-        table.add_column(escape(r.id[-24:]), justify="right")
-    keys = list(dict.fromkeys(k for r in records for k in r.params))
-    for key in keys:
-        values = [json.dumps(r.params.get(key), default=str) for r in records]
-        if len(set(values)) > 1:
-            table.add_row(f"[dim]param[/] {escape(key)}", *(escape(v) for v in values))
-    for key in dict.fromkeys(k for r in records for k in r.metrics):
-        present = [r.metrics.get(key) for r in records]
-        direction = next((m.higher_is_better for m in present if m is not None), None)
-        finite = [m.value for m in present if m is not None and m.is_finite]
-        best = (
+    console.print(_comparison(records))
+
+
+def _comparison(records: list[ExperimentRecord]) -> Table:
+    """Params that differ and every metric, best marked; records as rows when there are many."""
+    param_keys = [
+        key
+        for key in dict.fromkeys(k for r in records for k in r.params)
+        if len({json.dumps(r.params.get(key), default=str) for r in records}) > 1
+    ]
+    metric_keys = list(dict.fromkeys(k for r in records for k in r.metrics))
+    best: dict[str, float | None] = {}
+    directions: dict[str, bool | None] = {}
+    for key in metric_keys:
+        present = [r.metrics[key] for r in records if key in r.metrics]
+        direction = next((m.higher_is_better for m in present), None)
+        finite = [m.value for m in present if m.is_finite]
+        directions[key] = direction
+        best[key] = (
             (max(finite) if direction else min(finite))
             if finite and direction is not None
             else None
         )
-        cells = []
-        for m in present:
-            text = "-" if m is None else format_value(m.value, m.unit)
-            cells.append(f"[bold green]{text}[/]" if m is not None and m.value == best else text)
-        arrow = {True: " ↑", False: " ↓", None: ""}[direction]
-        table.add_row(f"{key}{arrow}", *cells)
-    console.print(table)
+
+    def cell(r: ExperimentRecord, key: str) -> str:
+        m = r.metrics.get(key)
+        if m is None:
+            return "-"
+        text = format_value(m.value, m.unit)
+        return f"[bold green]{text}[/]" if m.value == best[key] else text
+
+    def header(key: str) -> str:
+        return key + {True: " ↑", False: " ↓", None: ""}[directions[key]]
+
+    def param(r: ExperimentRecord, key: str) -> str:
+        return escape(json.dumps(r.params.get(key), default=str).strip('"'))
+
+    table = Table(title=f"{len(records)} records (best in green)", title_justify="left")
+    if len(records) <= 4:  # records as columns
+        table.add_column("", no_wrap=True)
+        for r in records:
+            table.add_column(escape(r.id[-24:]), justify="right")
+        for key in param_keys:
+            table.add_row(f"[dim]param[/] {escape(key)}", *(param(r, key) for r in records))
+        for key in metric_keys:
+            table.add_row(header(key), *(cell(r, key) for r in records))
+        return table
+    prefix = _common_prefix(metric_keys)
+    for key in param_keys or ["id"]:
+        table.add_column(escape(key), no_wrap=True)
+    for key in metric_keys:
+        table.add_column(escape(header(key)[len(prefix) :]), justify="right")
+    for r in records:
+        labels = [param(r, k) for k in param_keys] or [escape(r.id)]
+        table.add_row(*labels, *(cell(r, key) for key in metric_keys))
+    if prefix:
+        table.caption = f"metrics are {prefix}…"
+    return table
+
+
+def _common_prefix(keys: list[str]) -> str:
+    namespaces = {k.split(".", 1)[0] for k in keys}
+    return f"{namespaces.pop()}." if len(namespaces) == 1 else ""
 
 
 @runs_app.command("delete")
