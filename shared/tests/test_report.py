@@ -90,7 +90,7 @@ def test_report_groups_by_analysis_and_embeds_figures(tmp_path: Path) -> None:
     # four record figures plus the automatic sweep figure (n_samples varies across 4 records)
     assert len(images) == 5
     assert "metrics against n_samples" in html
-    assert "core.pi_abs_error ↓" in html
+    assert ">pi_abs_error ↓<" in html and 'title="core.pi_abs_error: ' in html
     # nothing is fetched from outside the file
     assert "http://" not in html.replace("http-equiv", "") and "https://" not in html
 

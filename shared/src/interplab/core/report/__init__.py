@@ -43,6 +43,23 @@ class _Section:
     metric_meta: dict[str, dict[str, Any]]
     figures: list[_Figure] = field(default_factory=list)
     record_figures: list[tuple[str, _Figure]] = field(default_factory=list)
+    varying: list[str] = field(default_factory=list)
+    """Parameters whose values differ between the records (shown as columns)."""
+
+    def short(self, key: str) -> str:
+        """A metric key without the package prefix shared by every key of the section."""
+        prefixes = {k.split(".", 1)[0] for k in self.metric_keys}
+        return key.split(".", 1)[1] if len(prefixes) == 1 and "." in key else key
+
+    def label(self, record: ExperimentRecord) -> str:
+        """The record's id without its run id, when that is a prefix of it."""
+        rest = record.id.removeprefix(record.run_id).lstrip("-")
+        return rest or record.id
+
+    def param(self, record: ExperimentRecord, key: str) -> str:
+        """A parameter value as short text."""
+        value = record.params.get(key)
+        return value if isinstance(value, str) else json.dumps(value, default=str)
 
     @property
     def anchor(self) -> str:
@@ -77,6 +94,11 @@ def _sections(records: list[ExperimentRecord], cache: Cache | None) -> list[_Sec
             summary = "(analysis not installed here: records only)"
         figures += [_png(png, title) for title, png in sweep_figures(group)]
         section = _Section(package, analysis, summary, group, keys, meta, figures)
+        section.varying = [
+            k
+            for k in dict.fromkeys(k for r in group for k in r.params)
+            if len({json.dumps(r.params.get(k), default=str) for r in group}) > 1
+        ][:6]
         for r in group:
             for name, artifact in r.artifacts.items():
                 if artifact.media_type != "image/png" or cache is None:
