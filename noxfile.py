@@ -22,7 +22,7 @@ PACKAGES = {
     "mips": ("interplab-mips", "packages/mips"),
     "seglabels": ("interplab-seglabels", "packages/seglabels"),
 }
-TEST_SESSIONS = [f"test-{name}" for name in PACKAGES] + ["test-e2e", "test-ray"]
+TEST_SESSIONS = [f"test-{name}" for name in PACKAGES] + ["test-e2e", "test-extras"]
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
 
 
@@ -43,7 +43,7 @@ for _name, (_dist, _folder) in PACKAGES.items():
 
     def _test(session: nox.Session, dist: str = _dist, folder: str = _folder) -> None:
         sync(session, "--package", dist, "--group", "test")
-        run_pytest(session, f"{folder}/tests", "-m", "not ray")
+        run_pytest(session, f"{folder}/tests", "-m", "not extras")
 
     _test.__doc__ = f"Tests of {_dist} in a venv with only its declared dependencies."
     nox.session(name=f"test-{_name}", python="3.11")(_test)
@@ -56,11 +56,21 @@ def test_e2e(session: nox.Session) -> None:
     run_pytest(session, "tests")
 
 
-@nox.session(name="test-ray", python="3.11")
-def test_ray(session: nox.Session) -> None:
-    """The Ray runner on a local Ray instance (core with the `ray` extra)."""
-    sync(session, "--package", "interplab-core", "--group", "test", "--extra", "ray")
-    run_pytest(session, "shared/tests", "-m", "ray")
+@nox.session(name="test-extras", python="3.11")
+def test_extras(session: nox.Session) -> None:
+    """The optional extras: the Ray runner on a local Ray, the MLflow export."""
+    sync(
+        session,
+        "--package",
+        "interplab-core",
+        "--group",
+        "test",
+        "--extra",
+        "ray",
+        "--extra",
+        "mlflow",
+    )
+    run_pytest(session, "shared/tests", "-m", "extras")
 
 
 @nox.session(python=False)

@@ -166,7 +166,7 @@ def test_ctrl_c_marks_running_records_interrupted(tmp_path: Path, runner: str) -
     assert store.completed_run_ids(t.run_id for t in plan) == {plan[0].run_id}
 
 
-@pytest.mark.ray
+@pytest.mark.extras
 def test_ray_runner_on_local_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="the ray extra is not installed (nox -s test-ray)")
     spec = parse_spec(SPEC)
