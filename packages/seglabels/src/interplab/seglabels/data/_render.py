@@ -1,138 +1,31 @@
-"""Procedural street scenes with exact masks, and reading and writing image/mask folders.
+"""Painting one street scene: canvas, street geometry, facades and objects (private).
 
-Legend: N images, K = 9 classes (:data:`CLASS_NAMES`), H x W pixels.
-
-:func:`make_street_scenes` draws SYNTHIA-like street views without any download: sky above a
-horizon, buildings along a street that converges to a vanishing point, a road with lane markings,
-sidewalks, trees, poles, pedestrians and cars scaled by depth. Traffic signs and bins are labelled
-0 (``unlabeled``), as SYNTHIA labels "other" objects. Colours of the classes overlap on purpose
-(grey buildings, grey roads, grey cars, white clouds, hazy far buildings, a per-image illumination
-change), so a model needs texture, shape and context, not a pixel's colour alone.
-
-Image ``i`` depends only on ``(seed, i)``: ``make_street_scenes(5, seed=s).images[3]`` equals
-``make_street_scenes(10, seed=s).images[3]``.
-
-:func:`save_folder` and :func:`load_folder` read and write the layout ``images/<stem>.png`` +
-``masks/<stem>.png`` (masks hold class ids); :func:`load_pred_probs` reads a model's
-probabilities from ``.npy`` (memory-mapped) or ``.npz``.
+Coordinates are float pixels; pixel (r, c) has its centre at (r + 0.5, c + 0.5).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from interplab.core.errors import ConfigError, ShapeError
-
-__all__ = [
-    "BUILDING",
-    "CAR",
-    "CLASS_NAMES",
-    "MIN_SIZE",
-    "N_CLASSES",
-    "PEDESTRIAN",
-    "POLE",
-    "ROAD",
-    "SIDEWALK",
-    "SKY",
-    "UNLABELED",
-    "VEGETATION",
-    "StreetScenes",
-    "load_folder",
-    "load_pred_probs",
-    "make_street_scenes",
-    "save_folder",
-]
-
-CLASS_NAMES: tuple[str, ...] = (
-    "unlabeled",
-    "sky",
-    "road",
-    "sidewalk",
-    "building",
-    "vegetation",
-    "car",
-    "pedestrian",
-    "pole",
+from interplab.seglabels.data.classes import (
+    BUILDING,
+    CAR,
+    PEDESTRIAN,
+    POLE,
+    ROAD,
+    SIDEWALK,
+    SKY,
+    UNLABELED,
+    VEGETATION,
 )
-"""Class names; the index is the class id, 0 is ``unlabeled``."""
-UNLABELED, SKY, ROAD, SIDEWALK, BUILDING, VEGETATION, CAR, PEDESTRIAN, POLE = range(9)
-N_CLASSES = len(CLASS_NAMES)
-MIN_SIZE = 32
-"""Smallest image side :func:`make_street_scenes` accepts; scenes are designed for 64 and up."""
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+__all__ = ["render_scene"]
+
 _RGB = np.ndarray  # a (3,) float colour in [0, 1]
-
-
-@dataclass(frozen=True)
-class StreetScenes:
-    """Images and exact masks from :func:`make_street_scenes`."""
-
-    images: np.ndarray
-    """float32 (N, 3, H, W), RGB in [0, 1]."""
-    labels: np.ndarray
-    """int64 (N, H, W), class ids in [0, K) indexing :attr:`class_names`."""
-    class_names: tuple[str, ...]
-    """Name of each class id (:data:`CLASS_NAMES`)."""
-    seed: int
-    """The seed the scenes were drawn with."""
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-
-def make_street_scenes(
-    n_images: int, *, size: int | tuple[int, int] = 64, seed: int
-) -> StreetScenes:
-    """Draw ``n_images`` street scenes with exact class masks.
-
-    Args:
-        n_images: Number of images N, at least 1.
-        size: Side of square images, or ``(H, W)``; each side at least :data:`MIN_SIZE` (32).
-            The scenes are designed for 64 x 64 and larger.
-        seed: Non-negative seed; image ``i`` is drawn from ``np.random.default_rng([seed, i])``,
-            so it does not depend on ``n_images``.
-
-    Returns:
-        :class:`StreetScenes` with images float32 (N, 3, H, W) in [0, 1] and labels int64
-        (N, H, W) in [0, 9).
-
-    Raises:
-        ConfigError: ``n_images`` below 1, a side below 32, or a negative seed.
-    """
-    if isinstance(n_images, bool) or not isinstance(n_images, int | np.integer) or n_images < 1:
-        raise ConfigError(f"n_images={n_images!r} must be a positive integer, e.g. n_images=100.")
-    height, width = _check_size(size)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be a non-negative integer, e.g. seed=0.")
-    images = np.empty((n_images, 3, height, width), dtype=np.float32)
-    labels = np.empty((n_images, height, width), dtype=np.int64)
-    for i in range(n_images):
-        images[i], labels[i] = _render_scene(np.random.default_rng([int(seed), i]), height, width)
-    return StreetScenes(images=images, labels=labels, class_names=CLASS_NAMES, seed=int(seed))
-
-
-def _check_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, int | np.integer):
-        sides: tuple[object, ...] = (size, size)
-    else:
-        sides = tuple(size) if isinstance(size, tuple | list) else (size,)
-    valid = [int(s) for s in sides if isinstance(s, int | np.integer) and not isinstance(s, bool)]
-    if len(sides) != 2 or len(valid) != 2 or min(valid) < MIN_SIZE:
-        raise ConfigError(
-            f"size={size!r} is not allowed: pass an int >= {MIN_SIZE} for square images or a "
-            f"pair (H, W) of ints >= {MIN_SIZE}, e.g. size=64 or size=(64, 128)."
-        )
-    return valid[0], valid[1]
-
-
-# --------------------------------------------------------------------------------------------
-# Rendering. Coordinates are float pixels; pixel (r, c) has its centre at (r + 0.5, c + 0.5).
 
 
 class _Canvas:
@@ -272,7 +165,7 @@ class _Street:
         return self.at_depth(self.road_left + f * (self.road_right - self.road_left), t)
 
 
-def _render_scene(
+def render_scene(
     rng: np.random.Generator, height: int, width: int
 ) -> tuple[np.ndarray, np.ndarray]:
     canvas = _Canvas(rng, height, width)
@@ -659,193 +552,3 @@ def _finish(canvas: _Canvas) -> np.ndarray:
     img = gaussian_filter(img, sigma=(0.0, blur, blur), mode="nearest")
     img += rng.normal(0.0, noise, img.shape).astype(np.float32)
     return np.asarray(np.clip(img, 0.0, 1.0), dtype=np.float32)
-
-
-# --------------------------------------------------------------------------------------------
-# Folders of PNG images and masks.
-
-
-def save_folder(scenes: StreetScenes, folder: str | Path) -> Path:
-    """Write scenes as ``folder/images/NNNNN.png`` (RGB) and ``folder/masks/NNNNN.png``.
-
-    Masks are 8-bit single-channel PNGs holding class ids; images are rounded to 8 bits, so
-    :func:`load_folder` returns them within 0.5/255 and the masks exactly.
-
-    Args:
-        scenes: The scenes to write (images (N, 3, H, W), labels (N, H, W) with ids < 256).
-        folder: Destination; created if missing. Existing files of the same names are replaced.
-
-    Returns:
-        The folder as a :class:`~pathlib.Path`.
-    """
-    from PIL import Image
-
-    folder = Path(folder)
-    if scenes.labels.size and (scenes.labels.min() < 0 or scenes.labels.max() > 255):
-        raise ConfigError(
-            f"labels span [{scenes.labels.min()}, {scenes.labels.max()}]; 8-bit PNG masks hold "
-            "class ids 0..255 only."
-        )
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    (folder / "masks").mkdir(parents=True, exist_ok=True)
-    pixels = np.rint(np.clip(scenes.images, 0.0, 1.0) * 255.0).astype(np.uint8)
-    for i in range(len(scenes)):
-        Image.fromarray(np.ascontiguousarray(pixels[i].transpose(1, 2, 0))).save(
-            folder / "images" / f"{i:05d}.png"
-        )
-        Image.fromarray(scenes.labels[i].astype(np.uint8)).save(folder / "masks" / f"{i:05d}.png")
-    return folder
-
-
-def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read a folder of images and class-id masks, paired by file stem.
-
-    Layout: ``folder/images/<stem>.png`` (or ``.jpg``/``.jpeg``) and ``folder/masks/<stem>.png``.
-    A mask is a single-channel PNG of class ids (mode ``L``, ``P``, ``I`` or ``1``), or an RGB(A)
-    PNG whose three colour channels are equal. Colour-coded masks must be converted to ids first.
-
-    Args:
-        folder: The dataset folder.
-
-    Returns:
-        ``(images, labels, names)``: images float32 (N, 3, H, W) in [0, 1]; labels int64
-        (N, H, W); names the N stems, sorted.
-
-    Raises:
-        FileNotFoundError: ``folder``, ``images/`` or ``masks/`` does not exist.
-        ConfigError: No images, an image without a mask, a mask without an image, or a mask that
-            is not single-channel class ids.
-        ShapeError: A mask whose size differs from its image, or images of different sizes.
-    """
-    from PIL import Image
-
-    folder = Path(folder)
-    image_dir, mask_dir = folder / "images", folder / "masks"
-    for path in (folder, image_dir, mask_dir):
-        if not path.is_dir():
-            raise FileNotFoundError(
-                f"{str(path)!r} is not a folder; load_folder expects {str(folder)!r} to hold "
-                "images/<stem>.png and masks/<stem>.png."
-            )
-    images = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES}
-    masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() == ".png"}
-    if not images:
-        raise ConfigError(
-            f"No images in {str(image_dir)!r}: expected files ending in "
-            f"{', '.join(_IMAGE_SUFFIXES)}."
-        )
-    if missing := sorted(set(images) - set(masks)):
-        raise ConfigError(
-            f"Image {images[missing[0]].name!r} has no mask: expected "
-            f"{str(mask_dir / (missing[0] + '.png'))!r} ({len(missing)} image(s) lack masks)."
-        )
-    if orphans := sorted(set(masks) - set(images)):
-        raise ConfigError(
-            f"Mask {masks[orphans[0]].name!r} has no image in {str(image_dir)!r}; remove it or "
-            "add the image with the same stem."
-        )
-    names = sorted(images)
-    image_list: list[np.ndarray] = []
-    label_list: list[np.ndarray] = []
-    for name in names:
-        with Image.open(images[name]) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-        label = _read_mask(masks[name])
-        if label.shape != rgb.shape[:2]:
-            raise ShapeError(
-                f"Mask {masks[name].name!r} is {label.shape[0]}x{label.shape[1]} (HxW) but image "
-                f"{images[name].name!r} is {rgb.shape[0]}x{rgb.shape[1]}; they must match."
-            )
-        if image_list and rgb.shape != image_list[0].shape:
-            first = image_list[0].shape
-            raise ShapeError(
-                f"Image {images[name].name!r} is {rgb.shape[0]}x{rgb.shape[1]} but "
-                f"{images[names[0]].name!r} is {first[0]}x{first[1]}; all images must share one "
-                "size (resize or crop them first)."
-            )
-        image_list.append(rgb)
-        label_list.append(label)
-    stacked = np.stack(image_list).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(stacked), np.stack(label_list), names
-
-
-def _read_mask(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        mode = im.mode
-        if mode in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
-            arr = np.asarray(im)
-        elif mode in ("RGB", "RGBA", "LA"):
-            rgb = np.asarray(im.convert("RGB"))
-            if not (
-                np.array_equal(rgb[..., 0], rgb[..., 1])
-                and np.array_equal(rgb[..., 0], rgb[..., 2])
-            ):
-                raise ConfigError(
-                    f"Mask {path.name!r} is {mode} with unequal colour channels; masks must hold "
-                    "class ids (a single channel, or three equal channels). Map colour-coded "
-                    "masks to class ids first."
-                )
-            arr = rgb[..., 0]
-        else:
-            raise ConfigError(
-                f"Mask {path.name!r} has PIL mode {mode!r}; use an 8- or 16-bit single-channel "
-                "PNG of class ids."
-            )
-    return arr.astype(np.int64)
-
-
-def load_pred_probs(path: str | Path) -> np.ndarray:
-    """Load a model's predicted probabilities saved with numpy.
-
-    ``.npy`` files are memory-mapped read-only (``mmap_mode="r"``), so arrays larger than memory
-    can be scored in chunks. ``.npz`` archives are read into memory from the key ``pred_probs``,
-    or from their only array.
-
-    Args:
-        path: A ``.npy`` or ``.npz`` file holding float (N, K, H, W) probabilities.
-
-    Returns:
-        float (N, K, H, W) (any float dtype; a read-only memmap for ``.npy``).
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        ConfigError: Another suffix, an ``.npz`` without a ``pred_probs`` key and more than one
-            array, or a non-float array.
-        ShapeError: An array with fewer than 3 dimensions.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pred_probs file {str(path)!r} does not exist.")
-    suffix = path.suffix.lower()
-    probs: np.ndarray
-    if suffix == ".npy":
-        probs = np.load(path, mmap_mode="r", allow_pickle=False)
-    elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            keys = list(archive.files)
-            if "pred_probs" in keys:
-                probs = archive["pred_probs"]
-            elif len(keys) == 1:
-                probs = archive[keys[0]]
-            else:
-                raise ConfigError(
-                    f"{path.name!r} holds arrays {keys} and none is named 'pred_probs'; save it "
-                    "with np.savez(path, pred_probs=probs) or keep a single array."
-                )
-    else:
-        raise ConfigError(
-            f"pred_probs file {path.name!r} has suffix {path.suffix!r}; save it with np.save "
-            "(.npy, memory-mapped on load) or np.savez (.npz)."
-        )
-    if not np.issubdtype(probs.dtype, np.floating):
-        raise ConfigError(
-            f"pred_probs in {path.name!r} has dtype {probs.dtype}; expected float probabilities "
-            "(softmax over the class axis), e.g. float16 or float32."
-        )
-    if probs.ndim < 3:
-        raise ShapeError(
-            f"pred_probs in {path.name!r} has shape {probs.shape}; expected (N, K, H, W)."
-        )
-    return probs
