@@ -64,7 +64,15 @@ def test_interplab_is_a_namespace_package() -> None:
 @pytest.mark.parametrize("name", ["core", *PACKAGES])
 def test_every_package_imports(name: str) -> None:
     module = importlib.import_module(f"interplab.{name}")
-    assert sorted(module.__all__) == list(module.__all__)
+    names = list(module.__all__)
+    assert names == sorted(names, key=isort_key), "ruff's RUF022 order"
+    assert all(hasattr(module, n) for n in names)
+
+
+def isort_key(name: str) -> tuple[int, str]:
+    """Constants, then classes, then the rest (ruff RUF022's isort-style order)."""
+    kind = 0 if name.isupper() else 1 if name[:1].isupper() else 2
+    return kind, name
 
 
 def test_core_never_imports_a_research_package() -> None:
