@@ -1,9 +1,15 @@
 """interplab.mips: distil trained RNNs into verified Python programs (Michaud et al. 2024).
 
-The 62-task benchmark lives in :mod:`interplab.mips.tasks`; the pipeline stages (train, search,
-simplify, read states, regress, emit and verify) are being built.
+The 62-task benchmark lives in :mod:`interplab.mips.tasks`; :func:`synthesize` runs the pipeline
+(train the smallest RNN, simplify it, read its states, regress, emit and verify a program).
 """
 
+from interplab.mips.synthesize import (
+    SynthesisResult as SynthesisResult,
+)
+from interplab.mips.synthesize import (
+    synthesize as synthesize,
+)
 from interplab.mips.tasks import (
     Task as Task,
 )
@@ -20,4 +26,12 @@ from interplab.mips.tasks import (
     load_dataset as load_dataset,
 )
 
-__all__ = ["Task", "TaskData", "get_task", "list_tasks", "load_dataset"]
+__all__ = [
+    "SynthesisResult",
+    "Task",
+    "TaskData",
+    "get_task",
+    "list_tasks",
+    "load_dataset",
+    "synthesize",
+]

@@ -1,0 +1,208 @@
+"""Search for the smallest RNN that fits a task exactly (``mips.md`` §6, made cheap).
+
+The paper walks 75 million architectures (depths, then hidden size, then widths) with geometric
+growth and binary search, 5 seeds × 10–20k steps each on a cluster. Here the walk is a short
+ladder in the same order of preference (linear RNNs first, then small hidden sizes, then deeper
+readouts and wider layers), a few seeds per rung, early stopping at 100 % validation accuracy and
+a wall-clock budget.
+
+One cheap shortcut (beyond the paper): :func:`probe_linearity` fits the data with the most
+general causal linear map ``y_t = e_t + Σ_k C_k x_{t-k}`` by least squares. If rounding that fit
+is not exact, no linear RNN can be exact either, so linear rungs are skipped; if it is, the rank
+of the Hankel matrix of ``C_k`` is the smallest linear state size (Ho–Kalman), where the linear
+rungs start.
+
+Shapes: ``N`` sequences, ``L`` positions, ``d_in`` / ``d_out`` integers per position.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .rnn import RNNArchitecture, TrainConfig, TrainResult, train_rnn
+from .sequences import IntArray, check_pair
+
+__all__ = [
+    "Attempt",
+    "LinearProbe",
+    "SearchResult",
+    "default_ladder",
+    "probe_linearity",
+    "search_architecture",
+]
+
+
+@dataclass(frozen=True)
+class LinearProbe:
+    """Result of fitting ``y_t = e_t + Σ_k C_k x_{t-k}`` by least squares."""
+
+    is_exact: bool
+    """True if the rounded fit reproduces every output."""
+    hankel_rank: int
+    """Numerical rank of the block Hankel matrix of the impulse response ``C_k``."""
+    accuracy: float
+    """Fraction of outputs the rounded fit reproduces."""
+
+
+def probe_linearity(
+    inputs: IntArray, outputs: IntArray, *, max_sequences: int = 2000
+) -> LinearProbe:
+    """Check whether a causal linear map with position-dependent offsets fits the data exactly.
+
+    Args:
+        inputs: int64 ``(N, L, d_in)``.
+        outputs: int64 ``(N, L, d_out)``.
+        max_sequences: sequences used for the fit (the first ones).
+
+    Returns:
+        Whether the rounded least-squares fit is exact, its accuracy, and the Hankel rank of the
+        fitted impulse response (the smallest state size of a linear RNN realising it).
+    """
+    check_pair(inputs, outputs)
+    x = inputs[:max_sequences].astype(np.float64)
+    y = outputs[:max_sequences].astype(np.float64)
+    n, length, d_in = x.shape
+    d_out = y.shape[2]
+    lagged = np.zeros((n, length, length, d_in))
+    for k in range(length):
+        lagged[:, k:, k, :] = x[:, : length - k, :]
+    design = np.concatenate(
+        [lagged.reshape(n * length, length * d_in), np.tile(np.eye(length), (n, 1))], axis=1
+    )
+    target = y.reshape(n * length, d_out)
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    accuracy = float((np.round(design @ coef) == target).mean())
+    impulse = coef[: length * d_in].reshape(length, d_in, d_out).transpose(0, 2, 1)
+    half = (length + 1) // 2
+    hankel = np.block(
+        [[impulse[i + j] for j in range(half)] for i in range(half)]
+    )  # (half * d_out, half * d_in)
+    singular = np.linalg.svd(hankel, compute_uv=False)
+    rank = int((singular > 0.05 * max(1.0, float(singular.max(initial=0.0)))).sum())
+    return LinearProbe(is_exact=accuracy == 1.0, hankel_rank=rank, accuracy=accuracy)
+
+
+def default_ladder(probe: LinearProbe | None, *, max_hidden: int = 8) -> list[RNNArchitecture]:
+    """Architectures to try, most preferred first.
+
+    Linear RNNs (from the Hankel rank up) when the linear probe is exact; then, by growing
+    hidden size, ReLU recurrences with a linear readout, a linear recurrence with a ReLU
+    readout, and both nonlinear, wider as they grow (the paper's order, with depths and size
+    interleaved so that small sizes come first).
+
+    Args:
+        probe: result of :func:`probe_linearity`; ``None`` tries linear sizes 1 to 3.
+        max_hidden: largest hidden size on the ladder.
+
+    Returns:
+        The ladder, without duplicates.
+    """
+    ladder: list[RNNArchitecture] = []
+    if probe is None:
+        ladder += [RNNArchitecture(1, 1, n) for n in (1, 2, 3)]
+    elif probe.is_exact:
+        start = max(1, probe.hankel_rank)
+        ladder += [RNNArchitecture(1, 1, n) for n in range(start, min(start + 2, max_hidden) + 1)]
+    ladder += [
+        RNNArchitecture(1, 2, 1, 32),
+        RNNArchitecture(1, 2, 2, 32),
+        RNNArchitecture(2, 1, 2, 0, 32),
+        RNNArchitecture(1, 2, 3, 32),
+        RNNArchitecture(2, 2, 2, 32, 32),
+        RNNArchitecture(2, 2, 3, 32, 32),
+        RNNArchitecture(1, 2, 4, 64),
+        RNNArchitecture(2, 2, 4, 64, 64),
+        RNNArchitecture(1, 2, 6, 64),
+        RNNArchitecture(2, 2, 6, 64, 64),
+        RNNArchitecture(1, 2, max_hidden, 64),
+    ]
+    return [a for a in dict.fromkeys(ladder) if a.hidden_dim <= max_hidden]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One training run of the search."""
+
+    architecture: RNNArchitecture
+    seed: int
+    accuracy: float
+    steps: int
+    seconds: float
+
+
+@dataclass
+class SearchResult:
+    """The smallest exact network found (or the most accurate one) and every attempt."""
+
+    best: TrainResult | None
+    """The first perfect network, else the most accurate one; None if nothing was trained."""
+    architecture: RNNArchitecture | None
+    attempts: list[Attempt] = field(default_factory=list)
+    probe: LinearProbe | None = None
+    seconds: float = 0.0
+
+    @property
+    def is_perfect(self) -> bool:
+        """True if the best network is exact on the validation data."""
+        return self.best is not None and self.best.is_perfect
+
+
+def search_architecture(
+    train: tuple[IntArray, IntArray],
+    val: tuple[IntArray, IntArray],
+    *,
+    seed: int = 0,
+    ladder: Sequence[RNNArchitecture] | None = None,
+    seeds_per_architecture: int = 2,
+    config: TrainConfig | None = None,
+    time_budget_s: float | None = None,
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> SearchResult:
+    """Walk the ladder; stop at the first architecture with a perfectly accurate seed.
+
+    Args:
+        train: int64 ``(N, L, d_in)`` inputs and ``(N, L, d_out)`` outputs to train on.
+        val: held-out pair; an architecture succeeds when a seed is exact on all of it.
+        seed: first training seed; seeds ``seed, seed + 1, …`` are tried per architecture.
+        ladder: architectures in order of preference; ``None`` means :func:`default_ladder`
+            after :func:`probe_linearity` on ``train``.
+        seeds_per_architecture: seeds tried before moving on.
+        config: training settings.
+        time_budget_s: wall-clock budget for the whole search; ``None`` means unlimited.
+        on_attempt: called after each training run (e.g. to report progress).
+
+    Returns:
+        The result, with the attempts made and the probe used.
+    """
+    started = time.monotonic()
+    deadline = None if time_budget_s is None else started + time_budget_s
+    probe = None
+    if ladder is None:
+        probe = probe_linearity(*train)
+        ladder = default_ladder(probe)
+    result = SearchResult(best=None, architecture=None, probe=probe)
+    for architecture in ladder:
+        for offset in range(seeds_per_architecture):
+            if deadline is not None and time.monotonic() > deadline:
+                result.seconds = time.monotonic() - started
+                return result
+            trained = train_rnn(
+                architecture, train, val, seed=seed + offset, config=config, deadline=deadline
+            )
+            attempt = Attempt(
+                architecture, trained.seed, trained.accuracy, trained.steps, trained.seconds
+            )
+            result.attempts.append(attempt)
+            if on_attempt is not None:
+                on_attempt(attempt)
+            if result.best is None or trained.accuracy > result.best.accuracy:
+                result.best, result.architecture = trained, architecture
+            if trained.is_perfect:
+                result.seconds = time.monotonic() - started
+                return result
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,48 @@
+"""Architecture search: the linearity probe, the ladder, and stopping at the first exact size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from interplab.mips.rnn import RNNArchitecture, TrainConfig
+from interplab.mips.search import default_ladder, probe_linearity, search_architecture
+
+
+def test_probe_finds_linear_tasks_and_their_state_size(task_data: Callable) -> None:
+    expected = {"Prev2": 3, "Sum_Last3": 3, "Sum_All": 1, "Newton_Freebody": 2}
+    for name, rank in expected.items():
+        (x, y), _ = task_data(name, 1000)
+        probe = probe_linearity(x, y)
+        assert probe.is_exact and probe.hankel_rank == rank, name
+    (x, y), _ = task_data("Parity_All", 1000)
+    assert not probe_linearity(x, y).is_exact
+
+
+def test_ladder_starts_linear_only_when_the_probe_allows(task_data: Callable) -> None:
+    (x, y), _ = task_data("Prev1", 500)
+    linear_first = default_ladder(probe_linearity(x, y))
+    assert linear_first[0] == RNNArchitecture(1, 1, 2)
+    (x, y), _ = task_data("Parity_All", 500)
+    nonlinear = default_ladder(probe_linearity(x, y))
+    assert all(not a.is_linear for a in nonlinear)
+    assert nonlinear[0] == RNNArchitecture(1, 2, 1, 32)
+    assert [a.hidden_dim for a in nonlinear[:4]] == [1, 2, 2, 3]
+    assert len(set(nonlinear)) == len(nonlinear) and max(a.hidden_dim for a in nonlinear) == 8
+
+
+def test_search_stops_at_the_first_exact_architecture(task_data: Callable) -> None:
+    train, val = task_data("Bit_Shift_Right", 1000)
+    ladder = [RNNArchitecture(1, 1, 1), RNNArchitecture(1, 1, 2), RNNArchitecture(1, 1, 3)]
+    seen = []
+    result = search_architecture(
+        train, val, ladder=ladder, seeds_per_architecture=1,
+        config=TrainConfig(max_steps=1500, patience=300), on_attempt=seen.append,
+    )  # fmt: skip
+    assert result.is_perfect and result.architecture == RNNArchitecture(1, 1, 2)
+    assert [a.architecture.hidden_dim for a in seen] == [1, 2]
+
+
+def test_search_respects_its_time_budget(task_data: Callable) -> None:
+    train, val = task_data("Parity_Last3", 500)
+    result = search_architecture(train, val, time_budget_s=0.0)
+    assert result.best is None and result.attempts == [] and not result.is_perfect

@@ -1,0 +1,85 @@
+"""End to end: data in, a verified program out (fast tasks here; slower ones marked slow)."""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pytest
+
+from interplab.core.errors import ConfigError
+from interplab.mips.rnn import TrainConfig
+from interplab.mips.sequences import as_sequences
+from interplab.mips.synthesize import SynthesisConfig, synthesize, synthesize_task
+from interplab.mips.tasks import get_task
+from interplab.mips.verify import run_program
+
+
+def assert_equals_rule_everywhere(name: str, program: object, length: int) -> None:
+    """The program equals the task's rule on every input sequence of ``length``."""
+    task = get_task(name)
+    batches = list(task.enumerate_inputs(length=length))
+    x = np.concatenate(batches)
+    expected = as_sequences(task.compute_outputs(x))
+    got = run_program(program, as_sequences(x), expected.shape[2])  # type: ignore[arg-type]
+    assert np.array_equal(got, expected)
+
+
+def test_running_sum_is_read_off_a_linear_rnn_as_a_lattice_program() -> None:
+    train, _ = get_task("Sum_All").splits(n=3000)
+    result = synthesize(train.inputs, train.outputs, seed=0, time_budget_s=60, progress=False)
+    assert result.solved and result.stage == "lattice:LR"
+    assert (
+        result.architecture is not None
+        and result.architecture.describe() == "n=1 f=linear g=linear"
+    )
+    assert result.program is not None and result.source is not None
+    x = np.random.default_rng(1).integers(0, 100, size=(200, 40))
+    assert np.array_equal(
+        run_program(result.program, as_sequences(x), 1)[..., 0], np.cumsum(x, axis=1)
+    )
+    assert "total = total + x" in result.source
+    assert not [
+        n for n in ast.walk(ast.parse(result.source)) if isinstance(n, ast.Import | ast.ImportFrom)
+    ]
+    assert set(result.timings) >= {"search", "simplify", "routes", "total"}
+
+
+def test_xor_of_two_streams_is_found_by_the_bit_finder() -> None:
+    train, _ = get_task("Bitwise_Xor").splits(n=2000)
+    messages: list[str] = []
+    result = synthesize(
+        train.inputs, train.outputs, seed=0, time_budget_s=60, progress=messages.append
+    )
+    assert result.solved and result.stage is not None and result.stage.endswith(":BR")
+    assert "a ^ b" in (result.source or "")
+    assert_equals_rule_everywhere("Bitwise_Xor", result.program, 6)
+    assert any(m.startswith("trained ") for m in messages)
+
+
+def test_parity_of_the_last_two_bits_is_verified_on_the_whole_task() -> None:
+    quick = SynthesisConfig(train=TrainConfig(max_steps=1500, patience=300))
+    result = synthesize_task(
+        get_task("Parity_Last2"), n_sequences=3000, seed=0, time_budget_s=90, progress=False,
+        config=quick,
+    )  # fmt: skip
+    assert result.solved and result.verification is not None
+    assert result.verification.exact_exhaustive is True and result.verification.n_exhaustive == 1024
+    assert result.verification.exact_2x_length is True
+    assert_equals_rule_everywhere("Parity_Last2", result.program, 12)
+    assert result.program_lines < 20
+
+
+def test_too_few_sequences_to_hold_out_are_refused() -> None:
+    with pytest.raises(ConfigError, match="1 sequences leave nothing to train on"):
+        synthesize(np.zeros((1, 4), np.int64), np.zeros((1, 4), np.int64), progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["Binary_Addition", "Prev2", "Add_Mod_3", "Newton_Spring"])
+def test_paper_tasks_end_to_end(name: str) -> None:
+    result = synthesize_task(
+        get_task(name), n_sequences=6000, seed=0, time_budget_s=240, progress=False
+    )
+    assert result.solved, result.routes
+    assert result.verification is not None and result.verification.exact_2x_length is not False
