@@ -6,7 +6,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PACKAGES = {
     "robustness": "packages/robustness",

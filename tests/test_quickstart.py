@@ -6,10 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT
-
 from interplab.core.specs import load_spec, plan_tasks
 from interplab.core.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_quickstart(home: Path) -> tuple[subprocess.CompletedProcess[str], float]:
