@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 
 
-
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh INTERPLAB_HOME, as on a new machine."""
