@@ -92,3 +92,16 @@ def test_packages_import_only_core_and_never_the_store_or_report(name: str) -> N
             n for n in ours if n.startswith(("interplab.core.store", "interplab.core.report"))
         }
         assert not direct, f"{path} must yield records, not write the store or report: {direct}"
+
+
+def test_cli_imports_nothing_heavy_with_every_package_installed() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, interplab.core.cli as c; "
+        "assert 'seglabels' in [g.name for g in c.app.registered_groups]; "
+        "heavy = [m for m in ('numpy', 'torch', 'pandas', 'scipy', 'sqlalchemy') "
+        "if m in sys.modules]; assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

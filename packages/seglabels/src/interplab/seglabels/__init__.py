@@ -9,28 +9,10 @@ model" (arXiv 2307.05080). Legend: N images, K classes, H×W pixels; ``labels`` 
     evaluate(scores, is_mislabeled).auprc
 """
 
-from interplab.seglabels.corrupt import ErrorRates as ErrorRates
-from interplab.seglabels.corrupt import InjectedErrors as InjectedErrors
-from interplab.seglabels.corrupt import inject_label_errors as inject_label_errors
-from interplab.seglabels.data import CLASS_NAMES as CLASS_NAMES
-from interplab.seglabels.data import StreetScenes as StreetScenes
-from interplab.seglabels.data import load_folder as load_folder
-from interplab.seglabels.data import load_pred_probs as load_pred_probs
-from interplab.seglabels.data import make_street_scenes as make_street_scenes
-from interplab.seglabels.data import save_folder as save_folder
-from interplab.seglabels.evaluate import Evaluation as Evaluation
-from interplab.seglabels.evaluate import evaluate as evaluate
-from interplab.seglabels.evaluate import evaluate_by_kind as evaluate_by_kind
-from interplab.seglabels.evaluate import mean_iou as mean_iou
-from interplab.seglabels.issues import find_label_issues as find_label_issues
-from interplab.seglabels.models import SegmenterSpec as SegmenterSpec
-from interplab.seglabels.models import cross_val_pred_probs as cross_val_pred_probs
-from interplab.seglabels.models import predict_probs as predict_probs
-from interplab.seglabels.models import train_segmenter as train_segmenter
-from interplab.seglabels.scores import IMAGE_SCORE_METHODS as IMAGE_SCORE_METHODS
-from interplab.seglabels.scores import image_scores as image_scores
-from interplab.seglabels.scores import pixel_scores as pixel_scores
-from interplab.seglabels.scores import register_image_score as register_image_score
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "CLASS_NAMES",
@@ -56,3 +38,39 @@ __all__ = [
     "save_folder",
     "train_segmenter",
 ]
+
+_WHERE = {
+    "ErrorRates": "interplab.seglabels.corrupt",
+    "InjectedErrors": "interplab.seglabels.corrupt",
+    "inject_label_errors": "interplab.seglabels.corrupt",
+    "CLASS_NAMES": "interplab.seglabels.data",
+    "StreetScenes": "interplab.seglabels.data",
+    "load_folder": "interplab.seglabels.data",
+    "load_pred_probs": "interplab.seglabels.data",
+    "make_street_scenes": "interplab.seglabels.data",
+    "save_folder": "interplab.seglabels.data",
+    "Evaluation": "interplab.seglabels.evaluate",
+    "evaluate": "interplab.seglabels.evaluate",
+    "evaluate_by_kind": "interplab.seglabels.evaluate",
+    "mean_iou": "interplab.seglabels.evaluate",
+    "find_label_issues": "interplab.seglabels.issues",
+    "SegmenterSpec": "interplab.seglabels.models",
+    "cross_val_pred_probs": "interplab.seglabels.models",
+    "predict_probs": "interplab.seglabels.models",
+    "train_segmenter": "interplab.seglabels.models",
+    "IMAGE_SCORE_METHODS": "interplab.seglabels.scores",
+    "image_scores": "interplab.seglabels.scores",
+    "pixel_scores": "interplab.seglabels.scores",
+    "register_image_score": "interplab.seglabels.scores",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `interplab --help` (which loads this package's CLI) imports no numpy.
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'interplab.seglabels' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

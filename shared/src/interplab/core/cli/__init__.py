@@ -66,6 +66,26 @@ from interplab.core.cli import _commands, _records  # noqa: E402  (registers the
 
 _ = (_commands, _records)
 
+CLI_ENTRY_POINT_GROUP = "interplab.cli"
+"""Packages add command groups here: ``seglabels = "interplab.seglabels.cli:app"`` (a Typer app).
+Their modules must import only typer at the top, so ``interplab --help`` stays fast."""
+
+
+def _add_package_commands() -> None:
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=CLI_ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            sub = ep.load()
+        except Exception as error:  # a broken plugin must not break the whole CLI
+            err_console.print(f"[yellow]warning:[/] cannot load commands {ep.name!r}: {error}")
+            continue
+        sub.info.cls = _Group
+        app.add_typer(sub, name=ep.name)
+
+
+_add_package_commands()
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``interplab`` script."""

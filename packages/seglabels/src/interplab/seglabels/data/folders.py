@@ -14,7 +14,7 @@ import numpy as np
 from interplab.core.errors import ConfigError, ShapeError
 from interplab.seglabels.data.scenes import StreetScenes
 
-__all__ = ["load_folder", "load_pred_probs", "save_folder"]
+__all__ = ["load_folder", "load_pred_probs", "read_mask", "save_folder"]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -104,7 +104,7 @@ def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     for name in names:
         with Image.open(images[name]) as im:
             rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-        label = _read_mask(masks[name])
+        label = read_mask(masks[name])
         if label.shape != rgb.shape[:2]:
             raise ShapeError(
                 f"Mask {masks[name].name!r} is {label.shape[0]}x{label.shape[1]} (HxW) but image "
@@ -123,7 +123,8 @@ def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.ascontiguousarray(stacked), np.stack(label_list), names
 
 
-def _read_mask(path: Path) -> np.ndarray:
+def read_mask(path: Path) -> np.ndarray:
+    """int64 (H, W) class ids from a PNG mask (single channel, or RGB with equal channels)."""
     from PIL import Image
 
     with Image.open(path) as im:

@@ -1,0 +1,53 @@
+import csv
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from interplab.core.cli import app
+from interplab.seglabels.data import make_street_scenes, save_folder
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+
+def test_score_command_ranks_the_mislabeled_image_first(tmp_path: Path) -> None:
+    scenes = make_street_scenes(5, size=64, seed=8)
+    k = len(scenes.class_names)
+    probs = np.full((5, k, 64, 64), 0.02 / (k - 1), dtype=np.float32)
+    np.put_along_axis(probs, scenes.labels[:, None], 0.98, axis=1)
+    given = scenes.labels.copy()
+    given[2, 30:50, 20:44] = (given[2, 30:50, 20:44] + 3) % k  # image 2's mask is wrong
+    save_folder(type(scenes)(scenes.images, given, scenes.class_names, 8), tmp_path / "data")
+    np.save(tmp_path / "probs.npy", probs)
+    np.save(tmp_path / "labels.npy", given)
+    out = tmp_path / "review"
+    for labels in (tmp_path / "data" / "masks", tmp_path / "labels.npy"):
+        result = CliRunner().invoke(app, [
+            "seglabels", "score", "--labels", str(labels), "--pred-probs",
+            str(tmp_path / "probs.npy"), "--images", str(tmp_path / "data" / "images"),
+            "--out", str(out), "--top", "3",
+        ])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        rows = list(csv.DictReader((out / "ranking.csv").read_text().splitlines()))
+        assert rows[0]["image"] == "00002" and len(rows) == 5
+        assert int(rows[0]["flagged_pixels"]) > 0
+        page = Tags()
+        page.feed((out / "gallery.html").read_text())
+        assert page.tags.count("figure") == 3 and "script" not in page.tags
+
+
+def test_score_command_bad_input_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("no")
+    result = CliRunner().invoke(app, [
+        "seglabels", "score", "--labels", str(tmp_path / "x.txt"), "--pred-probs", "p.npy",
+    ])  # fmt: skip
+    assert result.exit_code == 2
+    assert "must be a folder of PNG masks or a .npy/.npz array" in " ".join(result.stderr.split())
