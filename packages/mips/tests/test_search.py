@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from interplab.mips.rnn import RNNArchitecture, TrainConfig
-from interplab.mips.search import default_ladder, probe_linearity, search_architecture
+import pytest
+
+from interplab.mips.rnn import RNNArchitecture, TrainConfig, rnn_accuracy
+from interplab.mips.search import (
+    default_ladder,
+    probe_linearity,
+    realize_linear,
+    search_architecture,
+)
 
 
 def test_probe_finds_linear_tasks_and_their_state_size(task_data: Callable) -> None:
@@ -46,3 +53,28 @@ def test_search_respects_its_time_budget(task_data: Callable) -> None:
     train, val = task_data("Parity_Last3", 500)
     result = search_architecture(train, val, time_budget_s=0.0)
     assert result.best is None and result.attempts == [] and not result.is_perfect
+
+
+@pytest.mark.parametrize("name", ["Sum_Last6", "Newton_Spring", "Newton_Gravity"])
+def test_minimal_realisation_of_the_probe_is_an_exact_linear_rnn(
+    name: str, task_data: Callable
+) -> None:
+    (x, y), (x_test, y_test) = task_data(name, 2000)
+    probe = probe_linearity(x, y)
+    model = realize_linear(probe, probe.hankel_rank)
+    assert model.architecture == RNNArchitecture(1, 1, probe.hankel_rank)
+    assert rnn_accuracy(model, x_test, y_test) == 1.0
+
+
+def test_linear_rungs_start_from_the_realisation_and_stop_at_once(task_data: Callable) -> None:
+    train, val = task_data("Sum_Last7", 1200)
+    result = search_architecture(train, val, time_budget_s=60)
+    assert result.is_perfect and result.architecture == RNNArchitecture(1, 1, 7)
+    assert [a.steps for a in result.attempts] == [0]
+
+
+def test_random_linear_starts_still_train_a_running_sum(task_data: Callable) -> None:
+    train, val = task_data("Sum_All", 1500)
+    result = search_architecture(train, val, time_budget_s=60, linear_init="random")
+    assert result.is_perfect and result.architecture == RNNArchitecture(1, 1, 1)
+    assert result.attempts[0].steps > 0

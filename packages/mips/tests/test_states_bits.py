@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from interplab.mips.regress import fit_boolean, render
+from interplab.mips.routes.bits import boolean_cost as boolean_length
 from interplab.mips.states import bit_tables, cluster_states, find_bit_coding, machine_from_tables
 
 
@@ -17,17 +18,6 @@ def test_kmeans_separates_well_separated_groups() -> None:
     for group in range(4):
         assert len(set(labels[group * 50 : (group + 1) * 50].tolist())) == 1
     assert np.allclose(np.sort(found, axis=0), np.sort(centres, axis=0), atol=0.1)
-
-
-def boolean_length(table: np.ndarray, targets: np.ndarray) -> float:
-    names = [f"v{j}" for j in range(table.shape[1])]
-    total = 0
-    for j in range(targets.shape[1]):
-        expr = fit_boolean(table, targets[:, j])
-        if expr is None:
-            return float("inf")
-        total += len(render(expr, names))
-    return float(total)
 
 
 def test_bit_coding_of_a_two_bit_shift_register() -> None:

@@ -6,11 +6,13 @@ ladder in the same order of preference (linear RNNs first, then small hidden siz
 readouts and wider layers), a few seeds per rung, early stopping at 100 % validation accuracy and
 a wall-clock budget.
 
-One cheap shortcut (beyond the paper): :func:`probe_linearity` fits the data with the most
+Two cheap shortcuts (beyond the paper): :func:`probe_linearity` fits the data with the most
 general causal linear map ``y_t = e_t + Σ_k C_k x_{t-k}`` by least squares. If rounding that fit
 is not exact, no linear RNN can be exact either, so linear rungs are skipped; if it is, the rank
 of the Hankel matrix of ``C_k`` is the smallest linear state size (Ho–Kalman), where the linear
-rungs start.
+rungs start, and the first seed of each linear rung starts from the fit's minimal realisation
+(:func:`realize_linear`) instead of a random point, then trains as usual. Random starts reach
+running sums and short delays but, within a CPU budget, not the 20-step windows.
 
 Shapes: ``N`` sequences, ``L`` positions, ``d_in`` / ``d_out`` integers per position.
 """
@@ -20,10 +22,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+import torch
 
-from .rnn import RNNArchitecture, TrainConfig, TrainResult, train_rnn
+from .rnn import GeneralRNN, RNNArchitecture, TrainConfig, TrainResult, train_rnn
 from .sequences import IntArray, check_pair
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "SearchResult",
     "default_ladder",
     "probe_linearity",
+    "realize_linear",
     "search_architecture",
 ]
 
@@ -46,6 +51,10 @@ class LinearProbe:
     """Numerical rank of the block Hankel matrix of the impulse response ``C_k``."""
     accuracy: float
     """Fraction of outputs the rounded fit reproduces."""
+    impulse: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 0)))
+    """float ``(L, d_out, d_in)``: the fitted ``C_k``."""
+    offsets: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+    """float ``(L, d_out)``: the fitted ``e_t``."""
 
 
 def probe_linearity(
@@ -83,7 +92,59 @@ def probe_linearity(
     )  # (half * d_out, half * d_in)
     singular = np.linalg.svd(hankel, compute_uv=False)
     rank = int((singular > 0.05 * max(1.0, float(singular.max(initial=0.0)))).sum())
-    return LinearProbe(is_exact=accuracy == 1.0, hankel_rank=rank, accuracy=accuracy)
+    return LinearProbe(
+        is_exact=accuracy == 1.0,
+        hankel_rank=rank,
+        accuracy=accuracy,
+        impulse=impulse,
+        offsets=coef[length * d_in :],
+    )
+
+
+def realize_linear(probe: LinearProbe, hidden_dim: int, *, seed: int = 0) -> GeneralRNN:
+    """A linear RNN realising the probe's fit: the Ho–Kalman / ERA minimal realisation.
+
+    The position-dependent offsets ``e_t`` are the response to a constant input, so they are
+    realised through the bias. With Markov parameters ``M_k = [C_k, e_k - e_{k-1}]``
+    (``e_{-1} = 0``), the block Hankel matrix ``H = [M_{i+j}]`` factors as ``P S Qᵀ``; with
+    ``O = P S^{1/2}`` and ``R = S^{1/2} Qᵀ`` truncated to ``n``: ``C = O[:d_out]``,
+    ``[U, b] = R[:, :d_in + 1]`` and ``W = S^{-1/2} Pᵀ H' Q S^{-1/2}`` (``H'`` shifted by one).
+    Directions beyond the Hankel rank are left at zero.
+
+    Args:
+        probe: an exact :func:`probe_linearity` result.
+        hidden_dim: ``n`` of the network to build.
+        seed: seed of the (overwritten) default initialisation.
+
+    Returns:
+        A linear :class:`GeneralRNN` whose outputs approximate the probe's fit.
+    """
+    length, d_out, d_in = probe.impulse.shape
+    step_response = np.diff(probe.offsets, axis=0, prepend=0.0)  # (L, d_out)
+    markov = np.concatenate([probe.impulse, step_response[:, :, None]], axis=2)
+    blocks = length // 2
+    h0 = np.block([[markov[i + j] for j in range(blocks)] for i in range(blocks)])
+    h1 = np.block([[markov[i + j + 1] for j in range(blocks)] for i in range(blocks)])
+    p, singular, qt = np.linalg.svd(h0)
+    n_eff = int(min(hidden_dim, (singular > 1e-6 * max(singular.max(initial=0.0), 1e-12)).sum()))
+    w = np.zeros((hidden_dim, hidden_dim))
+    u = np.zeros((hidden_dim, d_in + 1))
+    c = np.zeros((d_out, hidden_dim))
+    if n_eff:
+        root = np.sqrt(singular[:n_eff])
+        observe = p[:, :n_eff] * root
+        control = root[:, None] * qt[:n_eff]
+        c[:, :n_eff] = observe[:d_out]
+        u[:n_eff] = control[:, : d_in + 1]
+        w[:n_eff, :n_eff] = (p[:, :n_eff] / root).T @ h1 @ (qt[:n_eff].T / root)
+    model = GeneralRNN(RNNArchitecture(1, 1, hidden_dim), d_in, d_out, seed=seed)
+    write, read = model.linear_layers()
+    with torch.no_grad():
+        write.weight.copy_(torch.as_tensor(np.concatenate([w, u[:, :d_in]], axis=1)))
+        write.bias.copy_(torch.as_tensor(u[:, d_in]))
+        read.weight.copy_(torch.as_tensor(c))
+        read.bias.zero_()
+    return model
 
 
 def default_ladder(probe: LinearProbe | None, *, max_hidden: int = 8) -> list[RNNArchitecture]:
@@ -161,6 +222,7 @@ def search_architecture(
     config: TrainConfig | None = None,
     time_budget_s: float | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
+    linear_init: Literal["realization", "random"] = "realization",
 ) -> SearchResult:
     """Walk the ladder; stop at the first architecture with a perfectly accurate seed.
 
@@ -174,6 +236,9 @@ def search_architecture(
         config: training settings.
         time_budget_s: wall-clock budget for the whole search; ``None`` means unlimited.
         on_attempt: called after each training run (e.g. to report progress).
+        linear_init: ``realization`` starts the first seed of each linear rung from
+            :func:`realize_linear` of the probe (when it is exact); ``random`` uses random starts
+            only, as the paper does.
 
     Returns:
         The result, with the attempts made and the probe used.
@@ -190,9 +255,19 @@ def search_architecture(
             if deadline is not None and time.monotonic() > deadline:
                 result.seconds = time.monotonic() - started
                 return result
+            initial = None
+            if (
+                linear_init == "realization"
+                and architecture.is_linear
+                and probe is not None
+                and probe.is_exact
+                and offset == 0
+            ):
+                initial = realize_linear(probe, architecture.hidden_dim, seed=seed)
             trained = train_rnn(
-                architecture, train, val, seed=seed + offset, config=config, deadline=deadline
-            )
+                architecture, train, val, seed=seed + offset, config=config, deadline=deadline,
+                initial=initial,
+            )  # fmt: skip
             attempt = Attempt(
                 architecture, trained.seed, trained.accuracy, trained.steps, trained.seconds
             )

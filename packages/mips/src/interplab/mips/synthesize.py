@@ -2,9 +2,10 @@
 
 :func:`synthesize` works from data alone: it holds out part of the given sequences, searches for
 the smallest RNN that is exact on them (:mod:`~interplab.mips.search`), simplifies it
-(:mod:`~interplab.mips.simplify`), reads programs off it along three routes
-(:mod:`~interplab.mips.routes`: lattice, bits, finite-state machine), and keeps the program that
-is exact on every given sequence, preferring formulas to tables, then the shorter source.
+(:mod:`~interplab.mips.simplify`), reads programs off it along four routes
+(:mod:`~interplab.mips.routes`: lattice, window, bits, finite-state machine), and keeps the
+program that is exact on every given sequence, preferring formulas to tables, then the shorter
+source (a purely integer-linear program ends the search at once).
 :func:`synthesize_task` does the same on a benchmark task's training split and then verifies the
 program on the task (:mod:`~interplab.mips.verify`): test split, whole input space where it is
 enumerable, and twice the length.
@@ -18,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -64,6 +65,9 @@ class SynthesisConfig:
     """Routes tried, in order of preference for equally good programs."""
     min_rnn_accuracy: float = 0.99
     """Read programs off an imperfect RNN only if it is at least this accurate."""
+    linear_init: Literal["realization", "random"] = "realization"
+    """Start linear candidates from the least-squares minimal realisation (fast) or at random
+    (the paper's way; see :func:`~interplab.mips.search.search_architecture`)."""
 
 
 @dataclass
@@ -115,8 +119,9 @@ def _reporter(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
 
 
 def _rank(route: RouteResult, source: str, order: tuple[str, ...]) -> tuple[int, int, int]:
+    """Formulas before tables, then the shorter source, then the earlier route."""
     tables = sum(b == "table" for b in route.backends)
-    return tables, order.index(route.route), len(source)
+    return tables, len(source), order.index(route.route)
 
 
 def synthesize(
@@ -186,6 +191,7 @@ def synthesize(
         config=cfg.train,
         time_budget_s=None if time_budget_s is None else time_budget_s * cfg.search_share,
         on_attempt=on_attempt,
+        linear_init=cfg.linear_init,
     )
     timings["search"] = time.monotonic() - tick
     result = SynthesisResult(
@@ -244,8 +250,8 @@ def synthesize(
         report(f"{route.stage}: program wrong on {wrong} of {len(x_all)} sequences")
         if wrong == 0:
             candidates.append((_rank(route, source, cfg.routes), route, source, program))
-            if not any(b == "table" for b in route.backends):
-                break
+            if all(b == "linear" for b in route.backends):
+                break  # integer-linear updates: nothing shorter to look for
     timings["routes"] = time.monotonic() - tick
     if candidates:
         _, route, source, program = min(candidates, key=lambda c: c[0])
