@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +43,13 @@ def rule_outputs(name: str, inputs: IntArray) -> IntArray:
     task = get_task(name)
     layout = inputs if task.spec.has_input_feature_axis else inputs[..., 0]
     return as_sequences(task.compute_outputs(layout.astype(np.int64)))
+
+
+@pytest.fixture
+def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh INTERPLAB_HOME (store and cache), as on a new machine."""
+    path = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("INTERPLAB_HOME", str(path))
+    for name in ("INTERPLAB_STORE", "INTERPLAB_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    return path

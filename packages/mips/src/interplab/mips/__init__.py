@@ -2,29 +2,13 @@
 
 The 62-task benchmark lives in :mod:`interplab.mips.tasks`; :func:`synthesize` runs the pipeline
 (train the smallest RNN, simplify it, read its states, regress, emit and verify a program).
+Names load on first use, so ``import interplab.mips`` (and the CLI) does not import torch.
 """
 
-from interplab.mips.synthesize import (
-    SynthesisResult as SynthesisResult,
-)
-from interplab.mips.synthesize import (
-    synthesize as synthesize,
-)
-from interplab.mips.tasks import (
-    Task as Task,
-)
-from interplab.mips.tasks import (
-    TaskData as TaskData,
-)
-from interplab.mips.tasks import (
-    get_task as get_task,
-)
-from interplab.mips.tasks import (
-    list_tasks as list_tasks,
-)
-from interplab.mips.tasks import (
-    load_dataset as load_dataset,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "SynthesisResult",
@@ -35,3 +19,25 @@ __all__ = [
     "load_dataset",
     "synthesize",
 ]
+
+_HOMES = {
+    "SynthesisResult": "interplab.mips.synthesize",
+    "synthesize": "interplab.mips.synthesize",
+    "Task": "interplab.mips.tasks",
+    "TaskData": "interplab.mips.tasks",
+    "get_task": "interplab.mips.tasks",
+    "list_tasks": "interplab.mips.tasks",
+    "load_dataset": "interplab.mips.tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'interplab.mips' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

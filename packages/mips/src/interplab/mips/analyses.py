@@ -19,7 +19,7 @@ from interplab.core.analysis import Analysis, AnalysisConfig, RunContext
 from interplab.core.errors import ConfigError
 from interplab.core.records import ExperimentRecord, MetricSpec
 
-__all__ = ["MipsSynthesis", "MipsSynthesisConfig"]
+__all__ = ["MipsSynthesis", "MipsSynthesisConfig", "task_names"]
 
 
 class MipsSynthesisConfig(AnalysisConfig):
@@ -36,7 +36,8 @@ class MipsSynthesisConfig(AnalysisConfig):
     """Enumerate a task's input space when it has at most this many sequences."""
 
 
-def _task_names(spec: str) -> list[str]:
+def task_names(spec: str) -> list[str]:
+    """Canonical task names of ``all`` or a comma-separated list (unknown names raise)."""
     from interplab.mips.tasks import get_task, list_tasks
 
     if spec.strip().lower() == "all":
@@ -87,7 +88,7 @@ class MipsSynthesis(Analysis):
         from interplab.mips.tasks import get_task
 
         assert isinstance(config, MipsSynthesisConfig)
-        names = _task_names(config.task)
+        names = task_names(config.task)
         for name in ctx.progress(names, total=len(names), description="tasks"):
             task = get_task(name)
             n_sequences = math.ceil(config.n_train / task.spec.train_fraction)

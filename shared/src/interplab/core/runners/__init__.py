@@ -10,6 +10,7 @@ from typing import Any
 
 from interplab.core.analysis import Progress, no_progress
 from interplab.core.errors import ConfigError
+from interplab.core.records import ExperimentRecord
 from interplab.core.runners._backends import BACKENDS
 from interplab.core.runners._execute import Outcome, execute_task, placeholder_record
 from interplab.core.specs import ExperimentSpec, Task, plan_tasks
@@ -29,6 +30,14 @@ class RunSummary:
     def count(self, status: str) -> int:
         """How many tasks ended with ``status``."""
         return sum(o.status == status for o in self.outcomes)
+
+    def records(self) -> list[ExperimentRecord]:
+        """The stored records of this summary's runs (also those skipped as already done)."""
+        from interplab.core.store import Store
+
+        run_ids = {o.run_id for o in self.outcomes}
+        stored = Store(self.store_url).query(experiment=self.experiment)
+        return [r for r in stored if r.run_id in run_ids]
 
     @property
     def ok(self) -> bool:
