@@ -53,7 +53,7 @@ for _name, (_dist, _folder) in PACKAGES.items():
 def test_e2e(session: nox.Session) -> None:
     """Cross-package and end-to-end tests (CLI, quickstart, report) with every package installed."""
     sync(session, "--all-packages", "--group", "dev")
-    run_pytest(session, "tests")
+    run_pytest(session, "tests", "experiments/plugins/example-analysis/tests")
 
 
 @nox.session(name="test-extras", python="3.11")

@@ -32,15 +32,16 @@ def imports_of(folder: Path) -> dict[str, set[str]]:
 def test_top_level_is_exactly_the_agreed_layout() -> None:
     visible = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
     assert visible == {
-        "pyproject.toml", "uv.lock", "README.md", "noxfile.py", "shared", "packages",
-        "experiments", "tests",
+        "pyproject.toml", "uv.lock", "README.md", "CONTRIBUTING.md", "noxfile.py", "shared",
+        "packages", "experiments", "tests",
     }  # fmt: skip
     assert (ROOT / ".ci" / "run").is_file()
 
 
 def test_workspace_members_and_distributions() -> None:
     root = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert root["tool"]["uv"]["workspace"]["members"] == ["shared", *PACKAGES.values()]
+    plugin = "experiments/plugins/example-analysis"  # the example third-party plugin
+    assert root["tool"]["uv"]["workspace"]["members"] == ["shared", *PACKAGES.values(), plugin]
     names = {
         tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]["name"]
         for folder in ["shared", *PACKAGES.values()]

@@ -1,0 +1,1 @@
+"""An example interplab analysis plugin (see CONTRIBUTING.md at the repository root)."""
