@@ -47,6 +47,8 @@ def test_one_record_per_task_with_the_program_attached(tmp_path: Path) -> None:
     assert records[0].metrics["mips.exact_exhaustive"].value == 1.0
     assert "mips.exact_exhaustive" not in records[1].metrics  # 100**10 inputs: not enumerated
     assert ctx.cache.stats.hits == 0
+    printed = MipsSynthesis.console_summary(records, ctx.cache) or ""
+    assert printed.count("def program(seq):") == 2 and "# Sum_All: solved" in printed
     ctx_again = context(tmp_path, config)
     again = list(MipsSynthesis().run(config, ctx_again))
     assert [r.metrics["mips.solved"].value for r in again] == [1.0, 1.0]

@@ -179,6 +179,14 @@ class Analysis(ABC):
         """Compute and yield records (made with ``ctx.record``)."""
 
     @classmethod
+    def console_summary(cls, records: Sequence[ExperimentRecord], cache: Cache) -> str | None:
+        """Text printed after ``interplab run`` for this analysis's records (e.g. MIPS programs).
+
+        ``None`` (the default) prints nothing; the summary table is always shown.
+        """
+        return None
+
+    @classmethod
     def figures(cls, records: Sequence[ExperimentRecord]) -> list[tuple[str, bytes]]:
         """Figures summarising many records of this analysis for the report: (title, PNG bytes)."""
         return []

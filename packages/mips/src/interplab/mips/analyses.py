@@ -9,13 +9,14 @@ task, with the program's source as a ``text/x-python`` artifact.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from interplab.core.analysis import Analysis, AnalysisConfig, RunContext
+from interplab.core.cache import Cache
 from interplab.core.errors import ConfigError
 from interplab.core.records import ExperimentRecord, MetricSpec
 
@@ -82,6 +83,19 @@ class MipsSynthesis(Analysis):
             unit="s", higher_is_better=False, description="wall-clock time of the pipeline"
         ),
     }
+
+    @classmethod
+    def console_summary(cls, records: Sequence[ExperimentRecord], cache: Cache) -> str | None:
+        """Each task's verdict and its program's source."""
+        parts = []
+        for record in records:
+            solved = record.metrics.get("mips.solved")
+            verdict = "solved" if solved is not None and solved.value == 1.0 else "not solved"
+            head = f"# {record.params.get('task')}: {verdict} ({record.params.get('stage')})"
+            artifact = record.artifacts.get("program")
+            blob = cache.read_blob(artifact.sha256) if artifact is not None else None
+            parts.append(head + ("\n" + blob.decode().strip() if blob else ""))
+        return "\n\n".join(parts) or None
 
     def run(self, config: Any, ctx: RunContext) -> Iterator[ExperimentRecord]:
         """Synthesize and verify a program per task (results cached per task and seed)."""

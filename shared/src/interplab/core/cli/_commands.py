@@ -81,6 +81,7 @@ def run(
             escape(headline),
         )
     console.print(table)
+    _print_console_summaries(summary, cache)
     console.print(f"store: {escape(summary.store_url)}")
     if report:
         from interplab.core.report import build_report
@@ -95,6 +96,23 @@ def run(
             f"[red]{summary.count('failed')} run(s) failed[/]; `interplab runs show ID` shows why."
         )
         raise typer.Exit(1)
+
+
+def _print_console_summaries(summary: Any, cache: Any) -> None:
+    """Each analysis's own text about its records of this run (programs, headline findings)."""
+    from interplab.core.registry import get_analysis
+
+    records = [r for r in summary.records() if r.status == "completed"]
+    for name in dict.fromkeys(r.analysis for r in records):
+        try:
+            text = get_analysis(name).console_summary(
+                [r for r in records if r.analysis == name], cache
+            )
+        except Exception as error:  # a summary must never hide the run's results
+            text = f"({name}: no summary: {type(error).__name__}: {error})"
+        if text:
+            console.rule(name)
+            console.print(escape(text))
 
 
 @app.command()
