@@ -1,0 +1,1 @@
+"""The robustness analyses, registered as plugins under ``interplab.analyses``."""

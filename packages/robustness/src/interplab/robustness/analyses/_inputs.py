@@ -1,0 +1,68 @@
+"""What every robustness analysis starts from: a model and a token set, named in its config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from interplab.core.analysis import AnalysisConfig, RunContext
+from interplab.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from interplab.robustness.tokens import TokenSet
+
+__all__ = ["ModelTokensConfig", "load_model_and_tokens"]
+
+
+class ModelTokensConfig(AnalysisConfig):
+    """A model and the tokens to run it on."""
+
+    model: str = "zoo:gpt2-4l"
+    """A zoo name (``zoo:<name>``), a local save_pretrained directory or a Hugging Face id."""
+    corpus: str = "stdlib-heldout"
+    """``stdlib-heldout`` (the zoo corpus's held-out documents) or a folder of .txt files."""
+    token_budget: int = Field(default=16_384, ge=2)
+    """Real tokens in total (BOS included)."""
+    seq_len: int = Field(default=256, ge=2)
+    """Longest row; documents are cut there."""
+    batch_size: int = Field(default=8, ge=1)
+
+
+def _documents(corpus: str) -> list[Any]:
+    if corpus == "stdlib-heldout":
+        from interplab.robustness.zoo.corpus import documents
+
+        return list(documents("heldout"))
+    folder = Path(corpus)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"corpus={corpus!r} is neither 'stdlib-heldout' nor a folder of .txt files."
+        )
+    texts = sorted(folder.glob("*.txt"))
+    if not texts:
+        raise ConfigError(f"corpus folder {folder} holds no .txt files; add some.")
+    return [_Doc(p.stem, p.read_text(encoding="utf-8")) for p in texts]
+
+
+class _Doc:
+    def __init__(self, doc_id: str, text: str) -> None:
+        self.doc_id, self.text = doc_id, text
+
+
+def load_model_and_tokens(config: ModelTokensConfig, ctx: RunContext) -> tuple[Any, TokenSet]:
+    """The bridge named by ``config.model`` on ``ctx.device`` and its tokens of the corpus."""
+    from interplab.robustness.models import load_model
+    from interplab.robustness.tokens import load_tokens
+
+    model = load_model(config.model, device=ctx.device, cache=ctx.cache, progress=ctx.progress)
+    seq_len = min(config.seq_len, int(model.cfg.n_ctx))
+    tokens = load_tokens(
+        _documents(config.corpus),
+        model,
+        token_budget=config.token_budget,
+        seq_len=seq_len,
+        batch_size=config.batch_size,
+    )
+    return model, tokens

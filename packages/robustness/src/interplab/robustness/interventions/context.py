@@ -1,0 +1,174 @@
+"""``intervene(model, *ops)``: apply layer interventions for the length of a ``with`` block.
+
+::
+
+    with intervene(bridge, Delete(3)):
+        out = logits(bridge, ids)            # [batch, seq, vocab], use_cache=False
+    with intervene(bridge, Swap(3, 4), Repeat(0, times=2)):
+        ...
+
+The ops are applied in order, each to the list as left by the previous one. On exit (also on an
+exception) every op is undone in reverse order and the block list is set back to the original
+module objects, so the model is bit-identical to before: same modules in the same order, same
+parameter tensors, no hooks left.
+
+KV cache: a repeated block shares one ``layer_idx``, so Hugging Face's ``DynamicCache`` mixes the
+keys of its two calls (wrong logits with SDPA, a shape error with eager attention; reference
+§9 #9). While a block appears twice in the list, a guard on the module that owns the list refuses
+any forward whose ``use_cache`` is not ``False``. :func:`logits` always passes
+``use_cache=False``; use it (or ``model(ids, use_cache=False)``) under every intervention.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from interplab.core.errors import ConfigError
+from interplab.robustness.interventions.blocks import find_blocks, set_blocks
+from interplab.robustness.interventions.ops import Intervention, Undo, describe
+
+__all__ = ["Session", "intervene", "logits", "model_device"]
+
+
+def _accepts(module: nn.Module, name: str) -> bool:
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def logits(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """[batch, seq, vocab] logits of ``ids`` [batch, seq], with ``use_cache=False``.
+
+    Works for a ``TransformerBridge`` (its forward passes ``use_cache`` to the HF model), a
+    Hugging Face model (``.logits`` of its output), and any module returning a tensor (or a tuple
+    starting with one). No attention mask is passed: rows are right-padded and the models are
+    causal, so real positions never see a pad.
+    """
+    out = model(ids, use_cache=False) if _accepts(model, "use_cache") else model(ids)
+    if isinstance(out, torch.Tensor):
+        return out
+    if getattr(out, "logits", None) is not None:
+        return out.logits
+    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise ConfigError(f"{type(model).__name__} returned {type(out).__name__}, not logits.")
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter (CPU for a model without parameters)."""
+    param = next(iter(model.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@dataclass
+class Session:
+    """What an op sees while it is applied: the model, its block list, a forward pass."""
+
+    model: nn.Module | None
+    blocks: nn.ModuleList
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are."""
+        return model_device(self.model if self.model is not None else self.blocks)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """[batch, seq, vocab] logits of the model in its current (edited) state."""
+        if self.model is None:
+            raise ConfigError(
+                "this op runs the model (e.g. Ablate(method='mean')), but intervene() got only "
+                "a block list; pass the model and `blocks=`."
+            )
+        return logits(self.model, ids)
+
+
+def _owner(model: nn.Module, blocks: nn.ModuleList) -> nn.Module | None:
+    """The module whose forward loops over ``blocks`` and may build a KV cache."""
+    root = getattr(model, "original_model", model)
+    if not isinstance(root, nn.Module):
+        return None
+    for module in root.modules():
+        if any(child is blocks for child in module.children()) and _accepts(module, "use_cache"):
+            return module
+    return None
+
+
+def _install_cache_guard(owner: nn.Module, blocks: nn.ModuleList, ops: str) -> Any:
+    signature = inspect.signature(owner.forward)
+    default = getattr(getattr(owner, "config", None), "use_cache", None)
+
+    def guard(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        repeated = len(set(map(id, blocks))) < len(blocks)
+        if not repeated:
+            return
+        try:
+            use_cache = signature.bind_partial(*args, **kwargs).arguments.get("use_cache")
+        except TypeError:
+            use_cache = kwargs.get("use_cache")
+        if use_cache is None:
+            use_cache = default
+        if use_cache is not False:
+            raise ConfigError(
+                f"a forward pass with use_cache={use_cache!r} under `{ops}`: a repeated block "
+                "shares one layer_idx, so the KV cache gives wrong logits or a shape error. "
+                "Call interplab.robustness.logits(model, ids) or model(ids, use_cache=False)."
+            )
+
+    return owner.register_forward_pre_hook(guard, with_kwargs=True)
+
+
+@contextmanager
+def intervene(
+    model: nn.Module, *ops: Intervention, blocks: nn.ModuleList | str | None = None
+) -> Iterator[nn.ModuleList]:
+    """Apply ``ops`` in place for the ``with`` block; restore the model exactly on exit.
+
+    Args:
+        model: a ``TransformerBridge``, a Hugging Face model, any module with a block list, or
+            the ``nn.ModuleList`` itself.
+        *ops: :class:`~interplab.robustness.interventions.ops.Intervention` values, applied in
+            order.
+        blocks: the block list or its attribute path (found with ``find_blocks`` if None).
+
+    Yields:
+        The edited block list (the same object as the model's).
+
+    Raises:
+        ConfigError: an op's index is out of range for the list it is applied to, or (while a
+            block is repeated) a forward pass without ``use_cache=False``.
+    """
+    for op in ops:
+        if not isinstance(op, Intervention):
+            raise ConfigError(
+                f"intervene() got {op!r}; pass Delete/Swap/Permute/Repeat/Ablate values."
+            )
+    block_list = blocks if isinstance(blocks, nn.ModuleList) else find_blocks(model, blocks)
+    session = Session(None if isinstance(model, nn.ModuleList) else model, block_list)
+    original = list(block_list)
+    undos: list[Undo] = []
+    guard = None
+    try:
+        for op in ops:
+            undos.append(op.apply(session))
+        owner = _owner(model, block_list) if session.model is not None else None
+        if owner is not None:
+            guard = _install_cache_guard(owner, block_list, describe(ops))
+        yield block_list
+    finally:
+        if guard is not None:
+            guard.remove()
+        for undo in reversed(undos):
+            undo()
+        if len(block_list) != len(original) or any(
+            a is not b for a, b in zip(block_list, original, strict=True)
+        ):
+            set_blocks(block_list, original)

@@ -1,0 +1,167 @@
+"""Deterministic, batched, right-padded token sets with an explicit token budget.
+
+Every row is one document: BOS, then its first ``seq_len - 1`` tokens. Documents are taken in
+the order given until the budget of real tokens is spent (the last one is cut to fit; a single
+token left over is dropped, as it predicts nothing), so the same texts, tokenizer and budget
+always give the same tokens. Rows are right-padded and
+carry a mask; positions and document ids are kept, so every per-token metric can be traced back
+to ``(doc_id, pos)``. Right padding is safe for causal models: a real position never attends to a
+later pad, so only the metrics need the mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from interplab.core.errors import ConfigError
+
+__all__ = ["TextDocument", "TokenBatch", "TokenSet", "load_tokens"]
+
+
+class TextDocument(Protocol):
+    """Anything with a ``doc_id`` and a ``text`` (e.g. the zoo corpus's documents)."""
+
+    doc_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """One batch of documents.
+
+    Attributes:
+        ids: [batch, seq] token ids, right-padded with the pad id.
+        mask: [batch, seq] bool, True at real tokens.
+        doc_ids: [batch] document ids.
+    """
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    doc_ids: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def positions(self) -> torch.Tensor:
+        """[batch, seq] position of each token in its document (BOS is 0)."""
+        return torch.arange(self.ids.shape[1]).expand_as(self.ids)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """[batch, seq - 1] the true next token of each prediction position."""
+        return self.ids[:, 1:]
+
+    @property
+    def target_mask(self) -> torch.Tensor:
+        """[batch, seq - 1] bool: prediction positions whose next token is real."""
+        return self.mask[:, 1:]
+
+    @property
+    def n_tokens(self) -> int:
+        """Real tokens in the batch (BOS included)."""
+        return int(self.mask.sum())
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        """The batch with ``ids`` and ``mask`` on ``device``."""
+        return TokenBatch(self.ids.to(device), self.mask.to(device), self.doc_ids)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """All batches of one token budget, in a fixed order."""
+
+    batches: tuple[TokenBatch, ...]
+    token_budget: int
+    seq_len: int
+    bos_id: int
+    pad_id: int
+
+    def __iter__(self) -> Iterator[TokenBatch]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    @property
+    def n_tokens(self) -> int:
+        """Real tokens in all batches (BOS included)."""
+        return sum(b.n_tokens for b in self.batches)
+
+    @property
+    def n_predictions(self) -> int:
+        """Number of positions with a real next token (what the metrics average over)."""
+        return sum(int(b.target_mask.sum()) for b in self.batches)
+
+
+def _encode(tokenizer: Any, text: str) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return list(ids)
+
+
+def load_tokens(
+    documents: Sequence[TextDocument] | Sequence[str],
+    tokenizer: Any,
+    *,
+    token_budget: int,
+    seq_len: int = 256,
+    batch_size: int = 8,
+) -> TokenSet:
+    """Tokenize ``documents`` into right-padded batches holding at most ``token_budget`` tokens.
+
+    Args:
+        documents: texts (ids become ``"0"``, ``"1"``, ...) or objects with ``doc_id``/``text``.
+        tokenizer: a Hugging Face tokenizer, or a model with a ``tokenizer`` attribute (a
+            TransformerBridge); it must define a BOS token.
+        token_budget: real tokens in total, BOS included (>= 2).
+        seq_len: longest row; longer documents are cut (the paper cuts at n_ctx).
+        batch_size: rows per batch.
+    """
+    tokenizer = getattr(tokenizer, "tokenizer", None) or tokenizer
+    if token_budget < 2:
+        raise ConfigError(
+            f"token_budget={token_budget} is too small: a prediction needs at least 2 tokens "
+            "(BOS and one more); use a budget of a few thousand tokens or more."
+        )
+    if seq_len < 2:
+        raise ConfigError(f"seq_len={seq_len} must be at least 2 (BOS and one token).")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size} must be at least 1.")
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        raise ConfigError(
+            f"tokenizer {type(tokenizer).__name__} has no BOS token; the paper prepends BOS to "
+            "every document: set tokenizer.bos_token (e.g. '<|endoftext|>')."
+        )
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bos
+    rows: list[tuple[str, list[int]]] = []
+    spent = 0
+    for index, doc in enumerate(documents):
+        doc_id, text = (str(index), doc) if isinstance(doc, str) else (doc.doc_id, doc.text)
+        ids = [bos, *_encode(tokenizer, text)][: min(seq_len, token_budget - spent)]
+        if len(ids) < 2:
+            continue
+        rows.append((doc_id, ids))
+        spent += len(ids)
+        if spent >= token_budget - 1:
+            break
+    if not rows:
+        raise ConfigError(
+            f"no tokens: {len(documents)} documents gave nothing to predict within "
+            f"token_budget={token_budget}; pass non-empty documents."
+        )
+    batches = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        width = max(len(ids) for _, ids in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.bool)
+        for row, (_, tokens) in enumerate(chunk):
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+            mask[row, : len(tokens)] = True
+        batches.append(TokenBatch(ids, mask, tuple(doc_id for doc_id, _ in chunk)))
+    return TokenSet(tuple(batches), token_budget, seq_len, bos, pad)

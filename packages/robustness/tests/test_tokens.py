@@ -1,0 +1,107 @@
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import build_tokenizer, toy_corpus
+
+from interplab.core.errors import ConfigError
+from interplab.robustness.tokens import load_tokens
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer()
+
+
+@dataclass
+class Doc:
+    doc_id: str
+    text: str
+
+
+def encode(tokenizer, text: str) -> list[int]:
+    return [tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+
+def test_rows_are_bos_then_the_documents_first_tokens_right_padded(tokenizer) -> None:
+    docs = toy_corpus(7)
+    tokens = load_tokens(docs, tokenizer, token_budget=10_000, seq_len=40, batch_size=3)
+    assert [len(b) for b in tokens] == [3, 3, 1]
+    row = 0
+    for batch in tokens:
+        assert batch.ids.shape == batch.mask.shape
+        for ids, mask, doc_id in zip(batch.ids, batch.mask, batch.doc_ids, strict=True):
+            expected = encode(tokenizer, docs[row])[:40]
+            n = int(mask.sum())
+            assert doc_id == str(row)
+            assert ids[:n].tolist() == expected and n == len(expected)
+            assert mask[:n].all() and not mask[n:].any()  # real tokens first, then padding
+            assert (ids[n:] == tokens.pad_id).all()
+            row += 1
+    assert row == 7
+
+
+def test_budget_counts_real_tokens_and_cuts_the_last_document(tokenizer) -> None:
+    docs = toy_corpus(50)
+    tokens = load_tokens(docs, tokenizer, token_budget=333, seq_len=64, batch_size=4)
+    assert tokens.token_budget - 1 <= tokens.n_tokens <= 333
+    lengths = [int(m) for b in tokens for m in b.mask.sum(1)]
+    assert sum(lengths) == tokens.n_tokens
+    full = [min(len(encode(tokenizer, d)), 64) for d in docs[: len(lengths)]]
+    assert lengths[:-1] == full[:-1] and lengths[-1] <= full[-1]
+    assert tokens.n_predictions == sum(n - 1 for n in lengths)
+
+
+def test_same_inputs_give_the_same_tokens(tokenizer) -> None:
+    docs = toy_corpus(20)
+    one = load_tokens(docs, tokenizer, token_budget=500, seq_len=32, batch_size=4)
+    two = load_tokens(docs, tokenizer, token_budget=500, seq_len=32, batch_size=4)
+    assert len(one) == len(two)
+    for a, b in zip(one, two, strict=True):
+        assert torch.equal(a.ids, b.ids) and torch.equal(a.mask, b.mask)
+        assert a.doc_ids == b.doc_ids
+
+
+def test_targets_positions_and_doc_ids(tokenizer) -> None:
+    docs = [Doc("first", "def alpha(value):"), Doc("second", "class Beta:\n    pass")]
+    batch = load_tokens(docs, tokenizer, token_budget=100, seq_len=16, batch_size=2).batches[0]
+    assert batch.doc_ids == ("first", "second")
+    assert torch.equal(batch.targets, batch.ids[:, 1:])
+    assert torch.equal(batch.target_mask, batch.mask[:, 1:])
+    assert batch.positions.shape == batch.ids.shape
+    assert batch.positions[1].tolist() == list(range(batch.ids.shape[1]))
+    short = int(batch.mask[1].sum())  # the shorter row predicts nothing beyond its last token
+    assert not batch.target_mask[1, short - 1 :].any()
+
+
+def test_a_bridge_works_as_the_tokenizer(tiny_gpt2_dir: Path, tokenizer) -> None:
+    from conftest import boot
+
+    bridge = boot(tiny_gpt2_dir)
+    a = load_tokens(toy_corpus(3), bridge, token_budget=200, seq_len=16, batch_size=3)
+    b = load_tokens(toy_corpus(3), tokenizer, token_budget=200, seq_len=16, batch_size=3)
+    assert torch.equal(a.batches[0].ids, b.batches[0].ids)
+
+
+def test_empty_budget_and_bad_arguments_are_clear_errors(tokenizer) -> None:
+    docs = toy_corpus(3)
+    with pytest.raises(ConfigError, match=r"token_budget=1 is too small"):
+        load_tokens(docs, tokenizer, token_budget=1)
+    with pytest.raises(ConfigError, match=r"token_budget=0 is too small"):
+        load_tokens(docs, tokenizer, token_budget=0)
+    with pytest.raises(ConfigError, match=r"no tokens: 2 documents"):
+        load_tokens(["", ""], tokenizer, token_budget=100)
+    with pytest.raises(ConfigError, match=r"no tokens: 0 documents"):
+        load_tokens([], tokenizer, token_budget=100)
+    with pytest.raises(ConfigError, match=r"seq_len=1 must be at least 2"):
+        load_tokens(docs, tokenizer, token_budget=100, seq_len=1)
+    with pytest.raises(ConfigError, match=r"batch_size=0 must be at least 1"):
+        load_tokens(docs, tokenizer, token_budget=100, batch_size=0)
+
+
+def test_a_tokenizer_without_bos_is_refused(tokenizer) -> None:
+    no_bos = build_tokenizer()
+    no_bos.bos_token = None
+    with pytest.raises(ConfigError, match=r"has no BOS token"):
+        load_tokens(toy_corpus(2), no_bos, token_budget=100)
