@@ -103,6 +103,7 @@ def bench(session: nox.Session) -> None:
     extra = ["--record-store", store] if store else []
     session.run("python", "shared/benchmarks/bench_store.py", *extra)
     session.run("python", "packages/seglabels/benchmarks/bench_scores.py", *session.posargs)
+    session.run("python", "packages/robustness/benchmarks/bench_sweep.py")
 
 
 @nox.session(python="3.11")
