@@ -1,9 +1,13 @@
+import dataclasses
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from cleanlab.segmentation.filter import find_label_issues as cleanlab_find_label_issues
 from cleanlab.segmentation.rank import get_label_quality_scores, issues_from_scores
 
 from interplab.core.errors import ConfigError
+from interplab.seglabels import issues as issues_module
 from interplab.seglabels.inputs import Batch
 from interplab.seglabels.issues import confident_thresholds, find_label_issues, pool_batch
 from interplab.seglabels.scores import image_scores
@@ -111,3 +115,116 @@ def test_bad_downsample(small: tuple) -> None:
     labels, probs, _ = small
     with pytest.raises(ConfigError, match=r"downsample=3 must be a positive divisor of H=32"):
         find_label_issues(labels, probs, downsample=3)
+
+
+def reference_mask(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """cleanlab's method in plain numpy, ties at the cutoff broken in pixel order."""
+    n, k, h, w = probs.shape
+    y = labels.reshape(-1)
+    p = np.moveaxis(probs, 1, -1).reshape(-1, k).astype(np.float64)
+    pixel = np.arange(len(y))
+    s = p[pixel, y]
+    t = np.array([p[y == c, c].mean() if (y == c).any() else 0.0 for c in range(k)])
+    t = np.maximum(t, 2e-6)
+    predicted = p.argmax(axis=1)
+    num_issues = int(((predicted != y) & (p[pixel, predicted] >= t[predicted] - 1e-6)).sum())
+    mask = np.zeros(len(y), dtype=bool)
+    mask[np.lexsort((pixel, s))[:num_issues]] = True
+    return (mask & (predicted != y)).reshape(n, h, w)
+
+
+def quantized(n: int = 6, k: int = 4, h: int = 12, w: int = 10, seed: int = 0) -> tuple:
+    """Probabilities in eighths: many exact ties, both of scores and of the largest class."""
+    rng = np.random.default_rng(seed)
+    parts = rng.multinomial(8, np.full(k, 1 / k), size=(n, h, w))  # (n, h, w, k), sums to 8
+    probs = np.moveaxis(parts, -1, 1).astype(np.float32) / 8
+    labels = rng.integers(0, k, size=(n, h, w))
+    return labels, probs
+
+
+@pytest.fixture
+def paths(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], list[str]]:
+    """Force one way of computing the mask; returns the log of the helper passes that ran."""
+    ran: list[str] = []
+    for name in ("_histogram", "_add_resolved_ties", "_count_issues"):
+        original = getattr(issues_module, name)
+
+        def logged(*args: object, _name: str = name, _original: Callable = original) -> object:
+            ran.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(issues_module, name, logged)
+
+    def force(mode: str) -> list[str]:
+        if mode in ("histogram", "tiny_budget"):
+            scan = issues_module._scan
+            monkeypatch.setattr(issues_module, "_scan", lambda *a, **kw: dataclasses.replace(
+                scan(*a, **kw), floor=-np.inf))  # fmt: skip
+        if mode == "tiny_budget":  # the disagreeing pixels are not kept; radix passes
+            monkeypatch.setattr(issues_module._Source, "budget", property(lambda self: 3))
+        return ran
+
+    return force
+
+
+MODES = ["kept", "histogram", "tiny_budget"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_selection_path_matches_cleanlab(mode: str, medium: tuple, paths) -> None:
+    labels, probs, _ = medium
+    expected = cleanlab_find_label_issues(labels, probs, n_jobs=1, verbose=False)
+    ran = paths(mode)
+    for n_jobs in (1, 2):
+        np.testing.assert_array_equal(find_label_issues(labels, probs, n_jobs=n_jobs), expected)
+    assert ("_histogram" in ran) == (mode != "kept")
+    assert ("_count_issues" in ran) == (mode == "tiny_budget")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_ties_follow_argmax_and_pixel_order(mode: str, seed: int, paths) -> None:
+    labels, probs = quantized(seed=seed)
+    expected = reference_mask(labels, probs)
+    assert expected.any()
+    ran = paths(mode)
+    for batch_size in (1, 4):
+        np.testing.assert_array_equal(find_label_issues(labels, probs, batch_size=batch_size),
+                                      expected)  # fmt: skip
+    np.testing.assert_array_equal(find_label_issues(labels, probs.astype(np.float64)), expected)
+    if mode != "tiny_budget":  # ties between the label and an earlier class were resolved
+        assert "_add_resolved_ties" in ran
+
+
+def test_ignored_pixels_in_every_path(medium: tuple, paths) -> None:
+    labels, probs, _ = medium
+    void = labels.copy()
+    void[:, 20:40, 10:30] = 255
+    expected = find_label_issues(void, probs, ignore_index=255)
+    paths("tiny_budget")
+    np.testing.assert_array_equal(find_label_issues(void, probs, ignore_index=255), expected)
+    assert not expected[:, 20:40, 10:30].any()
+
+
+def test_threads_give_the_same_scores(medium: tuple) -> None:
+    labels, probs, _ = medium
+    expected = image_scores(labels, probs, method="num_pixel_issues")
+    np.testing.assert_array_equal(
+        image_scores(labels, probs, method="num_pixel_issues", n_jobs=2), expected
+    )
+    with pytest.raises(ConfigError, match=r"n_jobs=0 must be a positive number of threads"):
+        find_label_issues(labels, probs, n_jobs=0)
+
+
+def test_unchecked_values_give_the_same_mask(medium: tuple) -> None:
+    labels, probs, _ = medium
+    expected = find_label_issues(labels, probs)
+    np.testing.assert_array_equal(find_label_issues(labels, probs, check_values=False), expected)
+    np.testing.assert_array_equal(
+        image_scores(labels, probs, method="num_pixel_issues", check_values=False),
+        image_scores(labels, probs, method="num_pixel_issues"),
+    )
+    bad = labels.copy()
+    bad[0, 0, 0] = 99
+    with pytest.raises(ConfigError, match="labels hold 99"):
+        find_label_issues(bad, probs)

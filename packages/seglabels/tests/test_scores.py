@@ -4,6 +4,7 @@ import torch
 from cleanlab.segmentation.rank import get_label_quality_scores
 
 from interplab.core.errors import ConfigError, ShapeError
+from interplab.seglabels import inputs
 from interplab.seglabels.scores import (
     IMAGE_SCORE_METHODS,
     image_scores,
@@ -169,3 +170,37 @@ def test_bad_input_is_named(small: tuple) -> None:
         image_scores(labels, probs, method="softmax")
     with pytest.raises(ConfigError, match=r"q=101 must be a percentile"):
         image_scores(labels, probs, method="percentile", q=101)
+
+
+def test_softmin_of_images_cut_into_many_chunks_on_threads(
+    small: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels, probs, _ = small
+    whole = {t: image_scores(labels, probs, temperature=t) for t in (1e-3, 0.1, 2.0)}
+    monkeypatch.setattr(inputs, "_CHUNK_BYTES", 1024)  # 32×32 images in 21 chunks of 49 pixels
+    monkeypatch.setattr(inputs, "_MIN_CHUNK_PIXELS", 16)
+    void = labels.copy()
+    void[:, :8] = 255
+    for t in (1e-3, 0.1, 2.0):
+        theirs, _ = get_label_quality_scores(labels, probs, temperature=t, verbose=False)
+        for n_jobs in (1, 2):
+            ours = image_scores(labels, probs, temperature=t, n_jobs=n_jobs)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+            np.testing.assert_allclose(ours, whole[t], rtol=1e-13, atol=0)
+            np.testing.assert_allclose(
+                image_scores(void, probs, ignore_index=255, temperature=t, n_jobs=n_jobs),
+                softmin_by_hand(labels[:, 8:], probs[:, :, 8:], t), rtol=1e-12,
+            )  # fmt: skip
+
+
+def test_unchecked_values_give_the_same_scores(medium: tuple) -> None:
+    labels, probs, _ = medium
+    for method in ("softmin", "mean", "class_balanced_softmin"):
+        np.testing.assert_array_equal(
+            image_scores(labels, probs, method=method, check_values=False),
+            image_scores(labels, probs, method=method),
+        )
+    unnormalised = probs * 1.5  # accepted unchecked: wrong input, no error
+    assert np.isfinite(image_scores(labels, unnormalised, check_values=False)).all()
+    with pytest.raises(ConfigError, match="do not sum to 1"):
+        image_scores(labels, unnormalised)

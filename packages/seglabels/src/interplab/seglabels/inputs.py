@@ -1,26 +1,38 @@
 """Checked, batched access to ``labels`` and ``pred_probs`` of any size.
 
-Legend: N images, K classes, H×W pixels. ``labels`` int (N, H, W) in ``[0, K)`` (or the ignore
-index); ``pred_probs`` float (N, K, H, W), summing to 1 over K. Either may be a numpy array, a
-torch tensor or a memory-mapped array: batches are read one at a time, so memory stays bounded
-by the batch, never a dense float64 copy of the whole input.
+Legend: N images, K classes, H×W pixels, P = H·W. ``labels`` int (N, H, W) in ``[0, K)`` (or the
+ignore index); ``pred_probs`` float (N, K, H, W), summing to 1 over K. Either may be a numpy
+array, a torch tensor or a memory-mapped array.
+
+Two levels: :func:`iter_batches` reads ~64 MiB of images at a time (memory is bounded by one
+batch, never a dense float64 copy of the whole input); :func:`iter_chunks` cuts a batch into
+pieces of ~2 MiB that stay in the CPU cache while they are checked *and* scored, so checking
+the values costs no extra trip through memory (pieces that small would fit the L2 cache, but
+then numpy's per-call overhead costs more than the cache saves).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from interplab.core.errors import ConfigError, ShapeError
 
-__all__ = ["Batch", "check_inputs", "iter_batches"]
+__all__ = ["Batch", "Chunk", "check_inputs", "iter_batches", "iter_chunks", "map_chunks"]
+
+_R = TypeVar("_R")
 
 PROB_TOLERANCE = 1e-3
 """How far from 1 the sum of a pixel's probabilities over K may be (float16 outputs need ~1e-3)."""
 _BATCH_BYTES = 64 * 2**20
+_CHUNK_BYTES = 2 * 2**20
+_MIN_CHUNK_PIXELS = 4096
 
 
 @dataclass(frozen=True)
@@ -30,11 +42,67 @@ class Batch:
     start: int
     stop: int
     labels: np.ndarray
-    """int64 (B, H, W)."""
+    """int64 (B, H, W); ignored pixels hold 0."""
     pred_probs: np.ndarray
-    """float (B, K, H, W), the input's dtype."""
+    """float (B, K, H, W), the input's dtype, C-contiguous."""
     valid: np.ndarray | None
     """bool (B, H, W): pixels not equal to the ignore index; ``None`` when there is none."""
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Pixels ``lo:lo + c`` (of the P = H·W of each image) of images ``start:start + b``.
+
+    Either whole images (``lo = 0``, ``c = P``) or a piece of one image (``b = 1``).
+    """
+
+    start: int
+    """Dataset index of the first image."""
+    lo: int
+    """First pixel (flattened row-major index in ``[0, P)``)."""
+    labels: np.ndarray
+    """int64 (b, c)."""
+    pred_probs: np.ndarray
+    """float (b, K, c), a view of the batch."""
+    valid: np.ndarray | None
+    """bool (b, c) or ``None`` (every pixel counts)."""
+    width: int
+    """W, to turn a pixel index into (row, column)."""
+    flat: np.ndarray
+    """1-D view of the batch's ``pred_probs`` starting at element (first image, class 0, lo)."""
+    offsets: np.ndarray
+    """int64 (b, c): position of (image j, class 0, pixel lo + q) in ``flat``: j·K·P + q."""
+    labels_checked: bool
+    """Whether the labels were checked to lie in ``[0, K)`` (then gathers skip bounds checks)."""
+    class_offsets: np.ndarray
+    """int64 (K,): k·P, the position of class k relative to class 0 in ``flat``."""
+
+    @property
+    def pixels(self) -> int:
+        """P = H·W, the stride between classes in ``flat``."""
+        return int(self.pred_probs.strides[1] // self.pred_probs.itemsize)
+
+    def self_confidence(self) -> np.ndarray:
+        """(b, c) probability of each pixel's label, in the input's dtype (bit-exact)."""
+        index = np.multiply(self.labels, self.pixels)
+        index += self.offsets
+        return np.take(self.flat, index, mode="wrap" if self.labels_checked else "raise")
+
+    def probs_at(self, pixels: np.ndarray) -> np.ndarray:
+        """(m, K) probabilities of the chunk's pixels ``pixels`` (flat indices into (b, c))."""
+        base = pixels if len(self.labels) == 1 else self.offsets.reshape(-1)[pixels]
+        return np.take(self.flat, base[:, None] + self.class_offsets, mode="wrap")
+
+    def first_argmax(self, pixels: np.ndarray) -> np.ndarray:
+        """(m,) first class of largest probability (``np.argmax`` ties) at ``pixels``."""
+        return self.probs_at(pixels).argmax(axis=1)
+
+    def pixel_index(self, pixels: np.ndarray) -> np.ndarray:
+        """int64 (m,) dataset-wide pixel index ``image·P + pixel`` of chunk pixels ``pixels``."""
+        if len(self.labels) == 1:
+            return pixels + (self.start * self.pixels + self.lo)
+        image, pixel = np.divmod(pixels, self.labels.shape[1])
+        return (self.start + image) * self.pixels + self.lo + pixel
 
 
 def _shape(array: Any) -> tuple[int, ...]:
@@ -77,8 +145,16 @@ def _to_numpy(array: Any) -> np.ndarray:
         array = array.detach().cpu()
         if str(array.dtype) == "torch.bfloat16":
             array = array.float()
-        return np.asarray(array.numpy())
-    return np.asarray(array)
+        return np.ascontiguousarray(array.numpy())
+    return np.ascontiguousarray(array)
+
+
+def prob_dtype(pred_probs: Any) -> np.dtype:
+    """The numpy dtype batches of ``pred_probs`` will have (torch bfloat16 reads as float32)."""
+    if hasattr(pred_probs, "detach"):
+        name = str(pred_probs.dtype).removeprefix("torch.")
+        return np.dtype("float32" if name == "bfloat16" else name)
+    return np.dtype(pred_probs.dtype)
 
 
 def default_batch_size(k: int, h: int, w: int, itemsize: int = 4) -> int:
@@ -96,25 +172,27 @@ def iter_batches(
     progress: bool = False,
     description: str = "scoring",
 ) -> Iterator[Batch]:
-    """Yield validated batches of images.
+    """Yield batches of images, their dtypes checked (and their values, if asked).
 
     Args:
         labels: int (N, H, W).
         pred_probs: float (N, K, H, W).
         batch_size: images per batch; default keeps a batch near 64 MiB.
         ignore_index: label value of pixels to leave out (e.g. 255 for "void").
-        check_values: check label range and probabilities (negative, NaN, sum over K).
+        check_values: check label range and probabilities (negative, NaN, sum over K) of every
+            batch before yielding it. Callers that check each chunk as they consume it
+            (:func:`iter_chunks`) pass False.
         progress: show a progress bar (rich) over batches.
         description: text of the progress bar.
 
     Raises:
         ShapeError: see :func:`check_inputs`.
-        ConfigError: a label outside ``[0, K)`` (other than ``ignore_index``), a float label,
-            probabilities that are negative, NaN, or do not sum to 1 over K.
+        ConfigError: a float label or integer probabilities; with ``check_values``, see
+            :func:`check_chunk`.
     """
     n, k, h, w = check_inputs(labels, pred_probs)
     if batch_size is None:
-        batch_size = default_batch_size(k, h, w, getattr(pred_probs, "itemsize", 4) or 4)
+        batch_size = default_batch_size(k, h, w, prob_dtype(pred_probs).itemsize)
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1.")
     starts: Iterable[int] = range(0, n, batch_size)
@@ -133,57 +211,181 @@ def iter_batches(
             )
         if not np.issubdtype(prob.dtype, np.floating):
             raise ConfigError(f"pred_probs must be floating point; got dtype {prob.dtype}.")
+        if lab.dtype == np.uint64:
+            lab = np.minimum(lab, np.iinfo(np.int64).max)  # out-of-range labels stay out of range
         lab = lab.astype(np.int64, copy=False)
-        valid = None if ignore_index is None else lab != ignore_index
-        if check_values:
-            _check_values(lab, prob, valid, k, start, ignore_index)
-        if valid is not None:
+        valid = None
+        if ignore_index is not None:
+            valid = lab != ignore_index
             lab = np.where(valid, lab, 0)  # any in-range class; ignored pixels are masked out
-        yield Batch(start, stop, lab, prob, valid)
+        batch = Batch(start, stop, lab, prob, valid)
+        if check_values:
+            for _ in iter_chunks(batch, check_values=True, ignore_index=ignore_index):
+                pass  # each chunk is checked as it is cut
+        yield batch
 
 
-def _check_values(
-    labels: np.ndarray,
-    pred_probs: np.ndarray,
-    valid: np.ndarray | None,
-    k: int,
-    offset: int,
-    ignore_index: int | None,
-) -> None:
-    """Cheap reductions on the happy path; the offending position is located only on failure."""
-    checked = labels if valid is None else labels[valid]
-    if checked.size and (checked.min() < 0 or checked.max() >= k):
-        bad = (labels < 0) | (labels >= k)
-        if valid is not None:
-            bad &= valid
-        where = np.argwhere(bad)[0]
-        value = int(labels[tuple(where)])
-        hint = "" if ignore_index is None else f" (ignore_index={ignore_index})"
-        raise ConfigError(
-            f"labels hold {value} at image {offset + int(where[0])}, pixel ({int(where[1])}, "
-            f"{int(where[2])}): outside 0..{k - 1} for K={k} classes{hint}; pass ignore_index= "
-            "for void pixels, or fix the class ids."
-        )
-    lowest = pred_probs.min()  # NaN propagates through min
-    if np.isnan(lowest):
-        image = offset + int(np.argwhere(np.isnan(pred_probs))[0][0])
-        raise ConfigError(
-            f"pred_probs contain NaN (first in image {image}); check the model output."
-        )
-    if lowest < 0:
-        image = offset + int(np.argwhere(pred_probs < 0)[0][0])
+def _chunk_plan(batch: Batch) -> tuple[int, int]:
+    """(images per chunk, pixels per chunk) so that a chunk's pred_probs are ~2 MiB."""
+    _, k, h, w = batch.pred_probs.shape
+    p = h * w
+    target = max(_MIN_CHUNK_PIXELS, _CHUNK_BYTES // (k * batch.pred_probs.itemsize))
+    if p <= target:
+        return max(1, target // p), p
+    pieces = -(-p // target)
+    return 1, -(-p // pieces)
+
+
+def iter_chunks(
+    batch: Batch,
+    *,
+    check_values: bool = True,
+    ignore_index: int | None = None,
+    trusted: bool = False,
+) -> Iterator[Chunk]:
+    """Cut a batch into cache-sized chunks, checking each one's values first (if asked).
+
+    Args:
+        batch: from :func:`iter_batches`.
+        check_values: check each chunk (:func:`check_chunk`) before yielding it.
+        ignore_index: only for the error messages.
+        trusted: the values were checked before (an earlier pass): gathers skip bounds checks.
+
+    Raises:
+        ConfigError: with ``check_values``, see :func:`check_chunk`.
+    """
+    b_total, k, h, w = batch.pred_probs.shape
+    p = h * w
+    labels = batch.labels.reshape(b_total, p)
+    probs = batch.pred_probs.reshape(b_total, k, p)
+    valid = None if batch.valid is None else batch.valid.reshape(b_total, p)
+    flat = probs.reshape(-1)
+    images, pixels = _chunk_plan(batch)
+    offsets: dict[tuple[int, int], np.ndarray] = {}
+    class_offsets = np.arange(k, dtype=np.int64) * p
+    for j0 in range(0, b_total, images):
+        j1 = min(j0 + images, b_total)
+        for lo in range(0, p, pixels):
+            hi = min(lo + pixels, p)
+            shape = (j1 - j0, hi - lo)
+            if shape not in offsets:
+                offsets[shape] = (
+                    np.arange(shape[0], dtype=np.int64)[:, None] * (k * p)
+                    + np.arange(shape[1], dtype=np.int64)[None, :]
+                )
+            chunk = Chunk(
+                start=batch.start + j0,
+                lo=lo,
+                labels=labels[j0:j1, lo:hi],
+                pred_probs=probs[j0:j1, :, lo:hi],
+                valid=None if valid is None else valid[j0:j1, lo:hi],
+                width=w,
+                flat=flat[j0 * k * p + lo :],
+                offsets=offsets[shape],
+                labels_checked=check_values or trusted,
+                class_offsets=class_offsets,
+            )
+            if check_values:
+                check_chunk(chunk, ignore_index)
+            yield chunk
+
+
+@functools.cache
+def _sum_bounds(dtype: np.dtype) -> tuple[np.floating, np.floating]:
+    scalar = np.dtype(dtype).type
+    return scalar(1.0 - PROB_TOLERANCE), scalar(1.0 + PROB_TOLERANCE)
+
+
+def check_chunk(chunk: Chunk, ignore_index: int | None = None) -> None:
+    """Check a chunk's values: three cheap reductions on the happy path.
+
+    The offending position is located only on failure.
+
+    Raises:
+        ConfigError: a label outside ``[0, K)`` (other than ``ignore_index``), probabilities
+            that are NaN or negative, or whose sum over K lies outside ``1 ± PROB_TOLERANCE``
+            (``PROB_TOLERANCE`` = 1e-3; the sum is taken in the input's dtype).
+    """
+    labels, probs, valid = chunk.labels, chunk.pred_probs, chunk.valid
+    k = probs.shape[1]
+    if labels.view(np.uint64).max() >= k:  # negative labels wrap to huge values
+        bad = labels.view(np.uint64) >= k
+        _raise_at(chunk, bad, "label", k=k, ignore_index=ignore_index)
+    lowest = probs.min()  # NaN propagates through min
+    if not lowest >= 0:
+        image = chunk.start + int(np.argwhere(~(probs >= 0))[0][0])
+        if np.isnan(probs).any():
+            image = chunk.start + int(np.argwhere(np.isnan(probs))[0][0])
+            raise ConfigError(
+                f"pred_probs contain NaN (first in image {image}); check the model output."
+            )
         raise ConfigError(
             f"pred_probs contain negative values (first in image {image}); pass probabilities "
             "(softmax over K), not logits."
         )
-    sums = pred_probs.sum(axis=1)  # the input's dtype: its rounding is far below the tolerance
-    off = np.abs(sums - 1.0) > PROB_TOLERANCE
-    if valid is not None:
-        off &= valid
-    if off.any():
-        where = np.argwhere(off)[0]
+    sums = np.add.reduce(probs, axis=1)  # the input's dtype: its rounding is far below 1e-3
+    low, high = _sum_bounds(sums.dtype)
+    checked = sums if valid is None else sums[valid]
+    if checked.size and not (checked.min() >= low and checked.max() <= high):
+        off = ~((sums >= low) & (sums <= high))
+        if valid is not None:
+            off &= valid
+        _raise_at(chunk, off, "sum", sums=sums)
+
+
+def _raise_at(chunk: Chunk, bad: np.ndarray, kind: str, **info: Any) -> None:
+    j, q = (int(v) for v in np.argwhere(bad)[0])
+    image = chunk.start + j
+    row, col = divmod(chunk.lo + q, chunk.width)
+    if kind == "label":
+        k, ignore_index = info["k"], info["ignore_index"]
+        value = int(chunk.labels[j, q])
+        hint = "" if ignore_index is None else f" (ignore_index={ignore_index})"
         raise ConfigError(
-            f"pred_probs do not sum to 1 over K at image {offset + int(where[0])}, pixel "
-            f"({int(where[1])}, {int(where[2])}): sum {float(sums[tuple(where)]):.6g} (tolerance "
-            f"{PROB_TOLERANCE}); apply softmax over the class axis 1 (pred_probs is (N, K, H, W))."
+            f"labels hold {value} at image {image}, pixel ({row}, {col}): outside 0..{k - 1} "
+            f"for K={k} classes{hint}; pass ignore_index= for void pixels, or fix the class ids."
         )
+    total = float(info["sums"][j, q])
+    raise ConfigError(
+        f"pred_probs do not sum to 1 over K at image {image}, pixel ({row}, {col}): sum "
+        f"{total:.6g} (tolerance {PROB_TOLERANCE}); apply softmax over the class axis 1 "
+        "(pred_probs is (N, K, H, W))."
+    )
+
+
+def check_n_jobs(n_jobs: int) -> int:
+    """``n_jobs`` as a positive thread count.
+
+    Raises:
+        ConfigError: ``n_jobs`` < 1.
+    """
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ConfigError(
+            f"n_jobs={n_jobs!r} must be a positive number of threads (1: no threads)."
+        )
+    return n_jobs
+
+
+def map_chunks(fn: Callable[[Chunk], _R], chunks: Iterable[Chunk], n_jobs: int = 1) -> Iterator[_R]:
+    """``fn(chunk)`` for every chunk, yielded in chunk order.
+
+    With ``n_jobs`` > 1, on that many threads (numpy releases the GIL inside its loops); at most
+    2·n_jobs chunks are in flight, so memory stays bounded. Results come back in order, so a
+    caller that combines them in order gets bit-identical results for any ``n_jobs``, and the
+    first failing chunk's error is the one raised.
+    """
+    if check_n_jobs(n_jobs) == 1:
+        yield from map(fn, chunks)
+        return
+    with ThreadPoolExecutor(n_jobs, thread_name_prefix="seglabels") as pool:
+        pending: deque[Future[_R]] = deque()
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(fn, chunk))
+                if len(pending) >= 2 * n_jobs:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

@@ -14,13 +14,22 @@ scores; the methods are registered by name, so a new one is a small function::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from interplab.core.errors import ConfigError
-from interplab.seglabels.inputs import Batch, check_inputs, iter_batches
+from interplab.seglabels.inputs import (
+    Batch,
+    Chunk,
+    check_chunk,
+    check_inputs,
+    iter_batches,
+    iter_chunks,
+    map_chunks,
+)
 
 __all__ = [
     "IMAGE_SCORE_METHODS",
@@ -31,6 +40,9 @@ __all__ = [
 ]
 
 PixelScoreKind = Literal["self_confidence", "normalized_margin"]
+
+_UNSHIFTED_MIN_TEMPERATURE = 0.01
+"""From here up, exp(−s/T) cannot underflow for probabilities (s ≤ 1.001): no shift needed."""
 
 
 class ImageScoreMethod(Protocol):
@@ -58,13 +70,21 @@ def register_image_score(name: str) -> Callable[[ImageScoreMethod], ImageScoreMe
     return register
 
 
-def batch_pixel_scores(batch: Batch, kind: PixelScoreKind = "self_confidence") -> np.ndarray:
-    """float64 (B, H, W) pixel scores of one batch."""
-    labels = batch.labels[:, None]
-    given = np.take_along_axis(batch.pred_probs, labels, axis=1)[:, 0].astype(np.float64)
+def batch_pixel_scores(
+    batch: Batch, kind: PixelScoreKind = "self_confidence", *, checked: bool = True
+) -> np.ndarray:
+    """float64 (B, H, W) pixel scores of one batch; ``checked``: labels known to be in [0, K)."""
+    b, k, h, w = batch.pred_probs.shape
+    p = h * w
+    index = batch.labels.reshape(b, p) * p
+    index += np.arange(b)[:, None] * (k * p) + np.arange(p)
+    given = np.take(batch.pred_probs.reshape(-1), index, mode="wrap" if checked else "raise")
+    given = given.reshape(b, h, w)
+    given = given.astype(np.float64)
     if kind == "self_confidence":
         return given
     if kind == "normalized_margin":
+        labels = batch.labels[:, None]
         others = batch.pred_probs.copy()
         np.put_along_axis(others, labels, -np.inf, axis=1)
         best_other = others.max(axis=1).astype(np.float64)
@@ -114,6 +134,8 @@ def image_scores(
     ignore_index: int | None = None,
     batch_size: int | None = None,
     progress: bool = False,
+    n_jobs: int = 1,
+    check_values: bool = True,
     **params: Any,
 ) -> np.ndarray:
     """One label-quality score per image.
@@ -128,6 +150,12 @@ def image_scores(
         ignore_index: label value of pixels to leave out of every score.
         batch_size: images per batch; memory is bounded by one batch.
         progress: show a progress bar.
+        n_jobs: threads for ``softmin`` and ``num_pixel_issues`` (the other methods use one);
+            the scores do not depend on it.
+        check_values: check label range and probabilities (NaN, negative, sum over K). Only
+            pass False for inputs known to be valid (e.g. checked by an earlier call): invalid
+            ones then give wrong scores instead of an error. Checking reads every probability,
+            about as much work as softmin itself.
         **params: the method's parameters.
 
     Returns:
@@ -139,20 +167,27 @@ def image_scores(
         from interplab.seglabels.issues import num_pixel_issues_scores
 
         return num_pixel_issues_scores(
-            labels, pred_probs, ignore_index=ignore_index, batch_size=batch_size, **params
-        )
+            labels, pred_probs, ignore_index=ignore_index, batch_size=batch_size,
+            progress=progress, n_jobs=n_jobs, check_values=check_values, **params,
+        )  # fmt: skip
     if method not in IMAGE_SCORE_METHODS:
         known = sorted([*IMAGE_SCORE_METHODS, "num_pixel_issues"])
         raise ConfigError(f"method={method!r} is not a registered image score; use one of {known}.")
+    if method == "softmin" and pixel_score == "self_confidence":
+        return _streamed_softmin(
+            labels, pred_probs, temperature=_check_temperature(params.pop("temperature", 0.1)),
+            ignore_index=ignore_index, batch_size=batch_size, progress=progress, n_jobs=n_jobs,
+            check_values=check_values, **params,
+        )  # fmt: skip
     score = IMAGE_SCORE_METHODS[method]
     out = np.empty(n, dtype=np.float64)
     batches = iter_batches(
         labels, pred_probs, batch_size=batch_size, ignore_index=ignore_index, progress=progress,
-        description=f"image scores ({method})",
+        check_values=check_values, description=f"image scores ({method})",
     )  # fmt: skip
     for batch in batches:
         b = batch.stop - batch.start
-        flat = batch_pixel_scores(batch, pixel_score).reshape(b, -1)
+        flat = batch_pixel_scores(batch, pixel_score, checked=check_values).reshape(b, -1)
         valid = (
             np.ones_like(flat, dtype=bool) if batch.valid is None else batch.valid.reshape(b, -1)
         )
@@ -164,6 +199,100 @@ def _check_temperature(temperature: float) -> float:
     if not temperature > 0:
         raise ConfigError(f"temperature={temperature!r} must be > 0 (0.1 is the paper's default).")
     return float(temperature)
+
+
+def _streamed_softmin(
+    labels: Any, pred_probs: Any, *, temperature: float, ignore_index: int | None,
+    batch_size: int | None, progress: bool, n_jobs: int = 1, check_values: bool = True,
+    **unknown: Any,
+) -> np.ndarray:  # fmt: skip
+    """Softmin of self-confidence, streamed over cache-sized chunks (see :func:`image_scores`).
+
+    Checking the values, gathering p(label) and the weighted sums run chunk by chunk while the
+    chunk is in cache (on ``n_jobs`` threads). Each chunk gives, per image, Σ w·s and Σ w with
+    w = exp((m − s)/T), m its lowest score (0 for T ≥ 0.01, where nothing can underflow); an
+    image's chunks are combined in order (rescaled to the lowest m), so the result does not
+    depend on ``n_jobs`` and equals cleanlab's max-shifted softmax within a few ulps.
+    """
+    if unknown:
+        raise ConfigError(f"softmin takes only temperature=; got {sorted(unknown)}.")
+    n = check_inputs(labels, pred_probs)[0]
+    numerator, denominator = np.zeros(n), np.zeros(n)
+    shift = np.full(n, np.inf)  # lowest pixel score so far, per image
+    batches = iter_batches(
+        labels, pred_probs, batch_size=batch_size, ignore_index=ignore_index, check_values=False,
+        progress=progress, description="image scores (softmin)",
+    )  # fmt: skip
+    chunks = (
+        chunk
+        for batch in batches
+        for chunk in iter_chunks(batch, check_values=False, trusted=check_values)
+    )  # checked by partial_sums before any gather
+    shifted = temperature < _UNSHIFTED_MIN_TEMPERATURE
+
+    def partial_sums(chunk: Chunk) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        if check_values:
+            check_chunk(chunk, ignore_index)
+        return _chunk_softmin_sums(chunk, temperature, shift=shifted)
+
+    for start, low, num, den in map_chunks(partial_sums, chunks, n_jobs):
+        if len(low) == 1 and np.isfinite(low[0]):  # one image: scalar bookkeeping
+            old, new_low = float(shift[start]), min(float(shift[start]), float(low[0]))
+            keep = math.exp((new_low - old) / temperature) if math.isfinite(old) else 0.0
+            add = math.exp((new_low - float(low[0])) / temperature)
+            numerator[start] = numerator[start] * keep + float(num[0]) * add
+            denominator[start] = denominator[start] * keep + float(den[0]) * add
+            shift[start] = new_low
+            continue
+        rows = slice(start, start + len(low))
+        old, new = shift[rows], np.minimum(shift[rows], low)
+        with np.errstate(invalid="ignore"):  # inf − inf where an image has no pixel yet
+            keep = np.where(np.isfinite(old), np.exp((new - old) / temperature), 0.0)
+            add = np.where(np.isfinite(low), np.exp((new - low) / temperature), 0.0)
+        numerator[rows] = numerator[rows] * keep + num * add
+        denominator[rows] = denominator[rows] * keep + den * add
+        shift[rows] = new
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
+
+
+def _chunk_softmin_sums(
+    chunk: Chunk, temperature: float, *, shift: bool = True
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(first image, m, Σ w·s, Σ w) of each image's pixels in the chunk, w = exp((m − s)/T).
+
+    m float64 (b,) is the image's lowest score in the chunk (inf if none counts), or 0 without
+    ``shift`` (for checked scores in [0, 1] and T ≥ 0.01, where nothing can underflow).
+    """
+    scores = chunk.self_confidence()  # (b, c), the input's dtype
+    valid = chunk.valid
+    if len(scores) == 1 and valid is None:  # a piece of one image: scalar bookkeeping
+        row = scores[0].astype(np.float64)
+        low = float(row.min()) if shift else 0.0
+        weights = row * (-1.0 / temperature)
+        if low:
+            weights += low / temperature
+        np.exp(weights, out=weights)
+        num = np.einsum("i,i->", weights, row)
+        return chunk.start, np.array([low]), np.array([num]), np.array([weights.sum()])
+    scores = scores.astype(np.float64)
+    if not shift:
+        low_rows = np.where(valid.any(axis=1), 0.0, np.inf) if valid is not None else None
+    elif valid is None:
+        low_rows = scores.min(axis=1)
+    else:
+        low_rows = np.min(scores, axis=1, where=valid, initial=np.inf)
+    weights = scores * (-1.0 / temperature)
+    if low_rows is None:
+        low_rows = np.zeros(len(scores))
+    else:
+        weights += np.where(np.isfinite(low_rows), low_rows, 0.0)[:, None] / temperature
+    if valid is not None:
+        weights[~valid] = -np.inf
+    np.exp(weights, out=weights)
+    return chunk.start, low_rows, np.einsum("ij,ij->i", weights, scores), weights.sum(axis=1)
 
 
 def _softmin(scores: np.ndarray, valid: np.ndarray, temperature: float) -> np.ndarray:
