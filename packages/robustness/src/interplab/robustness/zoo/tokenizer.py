@@ -92,6 +92,7 @@ def token_stream(split: Split, vocab_size: int, *, cache: Cache) -> torch.Tensor
     Returns:
         int64 tensor ``[n_tokens]`` (cached as int32).
     """
+    import numpy as np
     import torch
 
     def encode() -> torch.Tensor:
@@ -99,8 +100,8 @@ def token_stream(split: Split, vocab_size: int, *, cache: Cache) -> torch.Tensor
         texts = [doc.text for doc in documents(split)]
         encoded = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
         eot = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-        ids = [token for doc in encoded for token in (*doc.ids, eot)]
-        return torch.tensor(ids, dtype=torch.int32)
+        ids = [np.asarray([*doc.ids, eot], dtype=np.int32) for doc in encoded]
+        return torch.from_numpy(np.concatenate(ids))
 
     key = {**_tokenizer_key(vocab_size), "what": "robustness/zoo-tokens", "split": split}
     stream: torch.Tensor = cache.get_or_compute(key, encode)
