@@ -179,6 +179,16 @@ def main() -> None:
         f"unembedding {parts['no_blocks'] * 1e3:.1f} ms, float64 metrics "
         f"{parts['metrics'] * 1e3:.1f} ms (the last two run once per intervention in both modes)"
     )
+    spread = {r: (min(v), max(v)) for r, v in times.items()}
+    console.print(
+        f"spread of the runs: prefix reuse {spread[True][0]:.2f}-{spread[True][1]:.2f} s, full "
+        f"{spread[False][0]:.2f}-{spread[False][1]:.2f} s"
+    )
+    if t_full / t_fast > 1.05 * ceiling:
+        console.print(
+            "[yellow]the measured speed-up exceeds the block-call ceiling: the machine's load "
+            "changed during the runs; rerun on a quiet machine or with --threads 1[/yellow]"
+        )
     if diff > 1e-5:
         sys.exit(f"prefix reuse changed the numbers by {diff:.3g}")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import save_tiny, toy_corpus
+from robustness_helpers import save_tiny, toy_corpus
 
 from interplab.robustness.tokens import TokenSet, load_tokens
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import boot
+from robustness_helpers import boot
 from torch import nn
 
 from interplab.core.errors import ConfigError

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import boot, toy_corpus
+from robustness_helpers import boot, toy_corpus
 
 from interplab.core.cache import Cache
 from interplab.core.errors import SpecError

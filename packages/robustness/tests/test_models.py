@@ -103,13 +103,36 @@ def test_missing_paths_files_and_config_less_folders_are_named(
 ) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_model(tmp_path / "nowhere")
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_model("./no/such/folder")
+    for missing in ("./no/such/folder", "no/such/folder", "~/no-such-folder"):
+        with pytest.raises(ConfigError, match="does not exist"):
+            load_model(missing)
     with pytest.raises(ConfigError, match="is a file"):
         load_model(tiny_gpt2_dir / "config.json")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"has no config\.json"):
         load_model(tmp_path / "empty")
+
+
+def test_a_hub_id_in_the_local_hub_cache_loads_offline(
+    tiny_neox_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from huggingface_hub import constants
+
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--interplab--tiny-neox"
+    shutil.copytree(tiny_neox_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    bridge = load_model("interplab/tiny-neox", device="cpu")
+    assert bridge.cfg.model_name == "interplab/tiny-neox"
+    tokens = bridge.to_tokens("class Gamma:", prepend_bos=True)
+    with torch.no_grad():
+        torch.testing.assert_close(bridge(tokens), hf_logits(tiny_neox_dir, tokens))
+    with pytest.raises(ConfigError, match="'interplab/tiny-gpt2': it is not a zoo name"):
+        load_model("interplab/tiny-gpt2", device="cpu")
 
 
 def test_unknown_zoo_names_list_the_zoo() -> None:
@@ -140,8 +163,7 @@ def test_importing_the_loaders_and_the_analysis_imports_nothing_heavy() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_zoo_json_is_not_needed_to_load_a_folder(tiny_neox_dir: Path) -> None:
-    assert not (tiny_neox_dir / "zoo.json").exists()
+def test_a_neox_folder_boots_with_parallel_residual_blocks(tiny_neox_dir: Path) -> None:
     config = json.loads((tiny_neox_dir / "config.json").read_text())
     assert config["use_parallel_residual"] is True
     bridge = load_model(tiny_neox_dir, device="cpu")

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import toy_corpus
+from robustness_helpers import toy_corpus
 from stages_fixtures import boot, one_thread  # noqa: F401
 
 from interplab.core.cache import Cache

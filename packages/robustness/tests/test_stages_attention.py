@@ -3,7 +3,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch
-from conftest import toy_corpus
+from robustness_helpers import toy_corpus
 from stages_fixtures import boot, one_thread, spiky_dir, varied_tokens  # noqa: F401
 
 from interplab.core.errors import ConfigError
@@ -16,7 +16,7 @@ from interplab.robustness.stages import (
 )
 from interplab.robustness.tokens import load_tokens
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("no_grad_one_thread")
 
 
 @pytest.fixture(scope="module", params=["gpt2", "neox"])

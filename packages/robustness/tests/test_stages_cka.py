@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import toy_corpus
+from robustness_helpers import toy_corpus
 from stages_fixtures import boot, one_thread, spiky_dir, varied_tokens  # noqa: F401
 
 from interplab.core.errors import ConfigError, ShapeError
@@ -9,7 +9,7 @@ from interplab.robustness.stages import linear_cka, residual_cka
 from interplab.robustness.stages.cka import unbiased_hsic_matrix
 from interplab.robustness.tokens import load_tokens
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("no_grad_one_thread")
 
 
 def u_centre(k):

@@ -9,7 +9,7 @@ from interplab.core.errors import ConfigError
 from interplab.robustness.stages import logit_lens
 from interplab.robustness.stages._head import final_head
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("no_grad_one_thread")
 
 
 @pytest.fixture(scope="module", params=["gpt2", "neox"])

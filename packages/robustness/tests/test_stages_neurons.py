@@ -6,7 +6,7 @@ from stages_fixtures import boot, one_thread, spiky_dir  # noqa: F401
 from interplab.core.errors import ConfigError
 from interplab.robustness.stages import census_weights, neuron_census
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("no_grad_one_thread")
 
 
 @pytest.fixture(scope="module", params=["gpt2", "neox"])

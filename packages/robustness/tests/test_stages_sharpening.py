@@ -9,7 +9,7 @@ from stages_fixtures import boot, one_thread, spiky_dir, varied_tokens  # noqa: 
 from interplab.core.errors import ConfigError
 from interplab.robustness.stages import residual_sharpening
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("no_grad_one_thread")
 
 
 @pytest.fixture(scope="module", params=["gpt2", "neox"])

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import boot, toy_corpus
+from robustness_helpers import boot, toy_corpus
 
 from interplab.core.errors import ConfigError
 from interplab.robustness.interventions import Delete, Repeat, Swap, intervene, logits

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tokenizer, toy_corpus
+from robustness_helpers import build_tokenizer, toy_corpus
 
 from interplab.core.errors import ConfigError
 from interplab.robustness.tokens import load_tokens
@@ -76,7 +76,7 @@ def test_targets_positions_and_doc_ids(tokenizer) -> None:
 
 
 def test_a_bridge_works_as_the_tokenizer(tiny_gpt2_dir: Path, tokenizer) -> None:
-    from conftest import boot
+    from robustness_helpers import boot
 
     bridge = boot(tiny_gpt2_dir)
     a = load_tokens(toy_corpus(3), bridge, token_budget=200, seq_len=16, batch_size=3)

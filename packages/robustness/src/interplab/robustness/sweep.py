@@ -12,7 +12,8 @@ prefix up in a per-batch cache that holds the clean run's streams plus, for ever
 the stream after its first executed block. So "delete L" starts at the clean stream entering L,
 and "swap L, L+1" starts after "delete L"'s first call (block L+1 on the clean stream entering
 L), one block later still. ``prefix_reuse=False`` runs every intervened model from the start
-(the reference numbers); both give identical numbers on CPU.
+(the reference numbers); both give identical numbers on CPU. Memory: per batch the cache holds
+the n + 1 clean residual streams and one more per intervention, each [B, T, d_model].
 
 Relative depth is ``first_layer / (n_layers - 1)``; a swap of ``(L, L+1)`` sits at ``L``, its
 lower layer, as in the paper's plots.
@@ -34,6 +35,7 @@ from interplab.core.errors import ConfigError
 from interplab.robustness.interventions.blocks import (
     ExecutionRecorder,
     find_blocks,
+    hidden_output,
     injected_input,
     set_blocks,
 )
@@ -212,16 +214,31 @@ def _run_item(
         if cache is None or start < 0:
             return logits(model, ids)
         tail = list(blocks)[start:]
+        first: list[torch.Tensor] = []
         with (
             _only(blocks, tail),
             injected_input(tail[0], cache.states[steps[:start]]),
-            ExecutionRecorder(blocks) as recorder,
+            _first_output(tail[0], first),
         ):
             out = logits(model, ids)
-        states = recorder.residuals  # entering each executed block, then leaving the last
-        if len(states) > 1:  # keep the state after the first executed block for later items
-            cache.states.setdefault(steps[: start + 1], states[1])
+        # keep the state after the first executed block: a later item may start from it
+        cache.states.setdefault(steps[: start + 1], first[0])
         return out
+
+
+@contextmanager
+def _first_output(module: nn.Module, into: list[torch.Tensor]) -> Iterator[None]:
+    """Append the residual stream ``module`` returns on its first call to ``into``."""
+
+    def keep(mod: nn.Module, args: Any, output: Any) -> None:
+        if not into:
+            into.append(hidden_output(output).detach())
+
+    handle = module.register_forward_hook(keep)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _row_sums(base: Baseline, flat: dict[str, torch.Tensor], n_rows: int) -> np.ndarray:

@@ -27,8 +27,11 @@ __all__ = [
     "ExecutionRecorder",
     "find_blocks",
     "hidden_input",
+    "hidden_output",
+    "injected_input",
     "record_residuals",
     "replace_hidden_input",
+    "replace_hidden_output",
     "set_blocks",
 ]
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from interplab.core.analysis import Progress, no_progress
 from interplab.core.errors import ConfigError
@@ -56,7 +58,8 @@ def load_model(
             CUDA devices that support it), as :func:`interplab.core.device.resolve_dtype`.
         trust_remote_code: allow a hub model's own Python code to run (off by default).
         cache: the core cache that keeps zoo models (default: ``$INTERPLAB_HOME/cache``).
-        progress: progress bar for zoo training (default: none; the loss is logged to
+        progress: progress bar for zoo training, ``progress(iterable, total, description)``
+            (default: a rich bar when stderr is a terminal; the loss is also logged to
             ``interplab.robustness``).
 
     Returns:
@@ -67,7 +70,7 @@ def load_model(
 
     where = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, where)
-    folder = _locate(name_or_path, trust_remote_code, cache, progress or no_progress, where)
+    folder = _locate(name_or_path, trust_remote_code, cache, progress or _terminal_bar, where)
     _check_folder(folder, name_or_path, trust_remote_code)
 
     from transformer_lens.model_bridge import TransformerBridge
@@ -78,6 +81,18 @@ def load_model(
     bridge.cfg.model_name = str(name_or_path)
     bridge.eval()
     return bridge
+
+
+def _terminal_bar(
+    iterable: Iterable[Any], total: int | None = None, description: str = ""
+) -> Iterator[Any]:
+    """A rich progress bar on a terminal, nothing otherwise (logs, notebooks, workers)."""
+    if not sys.stderr.isatty():
+        yield from no_progress(iterable)
+        return
+    from rich.progress import track
+
+    yield from track(iterable, total=total, description=description, transient=True)
 
 
 def supported_architectures() -> list[str]:
@@ -112,11 +127,9 @@ def _locate(
             f"{text!r} is a file; pass the folder that `save_pretrained` wrote (with "
             "config.json and the safetensors weights)."
         )
-    if (
-        isinstance(name_or_path, Path)
-        or text.startswith(("/", ".", "~"))
-        or os.sep + os.sep in text
-    ):
+    # hub ids are "name" or "owner/name"; anything else that is not on disk is a wrong path
+    path_like = text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text
+    if isinstance(name_or_path, Path) or path_like:
         raise ConfigError(f"the folder {text!r} does not exist; check the path.")
     return _fetch_from_hub(text, trust_remote_code)
 
@@ -164,7 +177,7 @@ def _check_folder(folder: Path, name: str | Path, trust_remote_code: bool) -> No
 
 
 def _check_architecture(folder: Path, name: str | Path, trust_remote_code: bool) -> None:
-    from transformer_lens.model_bridge.sources._hf_format import (
+    from transformer_lens.model_bridge.sources.transformers import (
         determine_architecture_from_hf_config,
     )
     from transformers import AutoConfig

@@ -10,19 +10,19 @@ metrics, versions, timing).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interplab.core.analysis import Progress, no_progress
+from interplab.core.errors import ConfigError
 from interplab.robustness.zoo.corpus import corpus_digest
+from interplab.robustness.zoo.cpu import cpu_threads
 from interplab.robustness.zoo.specs import ZooSpec
 from interplab.robustness.zoo.tokenizer import token_stream, zoo_tokenizer
 
@@ -102,33 +102,36 @@ def read_zoo_card(folder: str | Path) -> dict[str, Any]:
 
 
 def build_model(spec: ZooSpec) -> PreTrainedModel:
-    """A freshly initialised HF model for ``spec`` (seeded by ``spec.seed``, on CPU, fp32)."""
+    """A freshly initialised HF model for ``spec`` (seeded by ``spec.seed``, on CPU, fp32).
+
+    GPT-2: GPT2LMHeadModel (gelu_new, learned positions, tied embeddings). NeoX: Pythia's
+    GPTNeoXForCausalLM (parallel residual, rotary on a quarter of each head, untied
+    embeddings). No dropout; ``<|endoftext|>`` (id 0) is BOS, EOS and padding.
+    """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM
 
-    special = {"bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0}
     model: PreTrainedModel
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         if spec.family == "gpt2":
-            config = GPT2Config(
+            model = GPT2LMHeadModel(GPT2Config(
                 vocab_size=spec.vocab_size, n_positions=spec.n_ctx, n_embd=spec.d_model,
                 n_layer=spec.n_layers, n_head=spec.n_heads, n_inner=spec.d_mlp,
                 activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0,
-                attn_pdrop=0.0, **special,
-            )  # fmt: skip
-            model = GPT2LMHeadModel(config)
+                attn_pdrop=0.0, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+            ))  # fmt: skip
         else:
-            config = GPTNeoXConfig(
+            model = GPTNeoXForCausalLM(GPTNeoXConfig(
                 vocab_size=spec.vocab_size, hidden_size=spec.d_model,
                 num_hidden_layers=spec.n_layers, num_attention_heads=spec.n_heads,
                 intermediate_size=spec.d_mlp, max_position_embeddings=spec.n_ctx,
                 hidden_act="gelu", use_parallel_residual=True, tie_word_embeddings=False,
                 rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
                                  "partial_rotary_factor": 0.25},
-                attention_dropout=0.0, hidden_dropout=0.0, **special,
-            )  # fmt: skip
-            model = GPTNeoXForCausalLM(config)
+                attention_dropout=0.0, hidden_dropout=0.0, bos_token_id=0, eos_token_id=0,
+                pad_token_id=0,
+            ))  # fmt: skip
     return model
 
 
@@ -211,15 +214,15 @@ def _train_into(
     heldout = token_stream("heldout", spec.vocab_size, cache=cache)
     model = build_model(spec).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    with _cpu_threads(device):
-        threads = torch.get_num_threads()
+    with cpu_threads(device) as threads:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         log.info(
             "training zoo model %s: %d parameters, %d steps of %d x %d tokens on %s (%d threads)",
             name, n_params, spec.steps, spec.batch_size, spec.n_ctx, device, threads,
         )  # fmt: skip
         start = time.perf_counter()
-        curve = _fit(model, train, spec, device=device, progress=progress, name=name)
+        with torch.enable_grad():  # the caller may be inside torch.no_grad()
+            curve = _fit(model, train, spec, device=device, progress=progress, name=name)
         train_seconds = time.perf_counter() - start
         most_frequent = int(torch.bincount(train).argmax())
         score = score_heldout(
@@ -274,7 +277,10 @@ def _fit(
 
     body = spec.n_ctx - 1
     if len(train) <= body:
-        raise ValueError(f"the train split has {len(train)} tokens, fewer than n_ctx={spec.n_ctx}")
+        raise ConfigError(
+            f"the train split has {len(train)} tokens, fewer than n_ctx={spec.n_ctx}; "
+            "use a smaller n_ctx."
+        )
     generator = torch.Generator().manual_seed(spec.seed)
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
@@ -320,27 +326,3 @@ def _learning_rate(step: int, spec: ZooSpec) -> float:
     span = max(1, spec.steps - spec.warmup_steps)
     progress = min(1.0, (step - spec.warmup_steps) / span)
     return spec.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-@contextlib.contextmanager
-def _cpu_threads(device: torch.device) -> Iterator[None]:
-    """On CPU, one torch thread per idle core (1 to 4); restore the old count afterwards.
-
-    The zoo's matrices are small: a second thread gains little on an idle machine, while
-    threads competing with other busy processes slowed training tenfold in our measurements.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(_idle_cores())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _idle_cores() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
-    return max(1, min(4, (cores or 1) - busy))
