@@ -154,3 +154,36 @@ def test_help_is_fast_and_imports_nothing_heavy() -> None:
     assert result.returncode == 0 and "quickstart" in result.stdout
     print(f"interplab --help took {elapsed:.2f} s")
     assert elapsed < 5, "--help must not import the heavy stack (measured in test output)"
+
+
+def test_compare_groups_records_of_several_analyses_by_their_inputs(
+    env: Path, tmp_path: Path
+) -> None:
+    from interplab.core.records import ExperimentRecord, Metric
+
+    def rec(i: int, analysis: str, model: str) -> ExperimentRecord:
+        return ExperimentRecord.model_validate(
+            {
+                "id": f"r{i}",
+                "run_id": f"r{i}",
+                "package": analysis.split(".")[0],
+                "analysis": analysis,
+                "params": {"i": i},
+                "metrics": {"x.score": Metric(value=float(i), higher_is_better=True)},
+                "inputs": {"model": "sha256:" + model * 32},
+                "experiment": "composed",
+            }
+        )
+
+    store = Store(f"sqlite:///{tmp_path}/home/store.db")
+    pairs = [("a.one", "aa"), ("b.two", "bb"), ("b.two", "aa"), ("a.one", "bb"), ("b.two", "aa")]
+    store.add_many([rec(i, analysis, model) for i, (analysis, model) in enumerate(pairs, 1)])
+    code, out, _ = invoke("runs", "compare", "--experiment", "composed")
+    assert code == 0, out
+    rows = [line for line in out.splitlines() if "model=" in line]
+    labels = [line.split("model=")[1][:10] for line in rows]
+    assert labels == ["aa" * 5] * 3 + ["bb" * 5] * 2, "rows on the same model sit together"
+    assert all(("a.one" in line) != ("b.two" in line) for line in rows)
+
+    code, out, _ = invoke("runs", "compare", "r1", "r2")
+    assert code == 0 and "input model" in out and "aaaaaaaaaa" in out and "bbbbbbbbbb" in out

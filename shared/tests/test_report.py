@@ -102,3 +102,47 @@ def test_report_filters_and_empty_store(tmp_path: Path) -> None:
     store.add_many([record(1), record(2, experiment="other", run_id="r2")])
     html = build_report(store, None, tmp_path / "b", experiment="other").read_text()
     assert "rec-2" in html and "rec-1" not in html
+
+
+def test_small_text_artifacts_such_as_programs_are_shown_escaped(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    program = f"def program(seq):\n    return [x < 1 for x in seq]  # {HOSTILE}\n".encode()
+    big = b"x" * 30_000
+
+    def text(data: bytes, media_type: str, title: str) -> Artifact:
+        sha = cache.put_blob(data)
+        return Artifact(sha256=sha, media_type=media_type, size_bytes=len(data), title=title)
+
+    rec = record(
+        1,
+        artifacts={
+            "program": text(program, "text/x-python", "program"),
+            "log": text(big, "text/plain", "huge log"),
+            "table": text(b"a,b\n1,2\n", "text/csv", "rows"),
+        },
+    )
+    html = render_report([rec], cache=cache)
+    parsed = parse(html)
+    assert "script" not in parsed.tags
+    assert program.decode() in "".join(parsed.text), "the program is shown verbatim, as text"
+    assert "huge log" not in html and "x" * 30_000 not in html, "large texts are not inlined"
+    assert "a,b" not in html, "CSV tables are downloads, not inline text"
+
+
+def test_inputs_shared_by_several_analyses_are_listed_with_links() -> None:
+    model = "sha256:" + "ab" * 32
+    data = "sha256:" + "cd" * 32
+    sweep = record(1, analysis="robustness.layer-sweep", inputs={"model": model, "tokens": data})
+    lens = record(2, analysis="robustness.logit-lens", inputs={"model": model})
+    alone = record(3, analysis="mips.synthesize", inputs={"data": "sha256:" + "ef" * 32})
+    html = render_report([sweep, lens, alone])
+    parsed = parse(html)
+    assert ("id", "shared-inputs") in parsed.attrs
+    links = [v for k, v in parsed.attrs if k == "href"]
+    assert "#a-robustness-layer-sweep" in links and "#a-robustness-logit-lens" in links
+    table = html.split('id="shared-inputs"', 1)[1].split("</section>", 1)[0]
+    assert model[:16] in table
+    assert data[:16] not in table, "an input of one analysis only is not 'shared'"
+    assert "ef" * 8 not in table
+    no_sharing = render_report([sweep, alone])
+    assert 'id="shared-inputs"' not in no_sharing

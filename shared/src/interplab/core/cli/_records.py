@@ -103,7 +103,11 @@ def runs_compare(
     analysis: AnalysisName = None,
     experiment: Experiment = None,
 ) -> None:
-    """Compare records side by side: metrics (best marked) and the params that differ."""
+    """Compare records side by side: metrics (best marked), inputs, and the params that differ.
+
+    Records of several analyses (a composed experiment) are grouped by the content hashes of
+    their inputs, so runs on the same model and data sit next to each other.
+    """
     opened = open_store(store)
     records = [opened.get(i) for i in record_ids or []]
     if analysis or experiment:
@@ -154,22 +158,45 @@ def _comparison(records: list[ExperimentRecord]) -> Table:
         table.add_column("", no_wrap=True)
         for r in records:
             table.add_column(escape(r.id[-24:]), justify="right")
+        table.add_row("[dim]analysis[/]", *(escape(r.analysis) for r in records))
+        for name in dict.fromkeys(k for r in records for k in r.inputs):
+            table.add_row(
+                f"[dim]input[/] {escape(name)}",
+                *(escape(_short(r.inputs.get(name, "-"))) for r in records),
+            )
         for key in param_keys:
             table.add_row(f"[dim]param[/] {escape(key)}", *(param(r, key) for r in records))
         for key in metric_keys:
             table.add_row(header(key), *(cell(r, key) for r in records))
         return table
     prefix = _common_prefix(metric_keys)
+    mixed = len({r.analysis for r in records}) > 1
+    if mixed:  # records of several analyses: grouped by the inputs they share
+        records = sorted(records, key=lambda r: (_inputs_label(r), r.analysis, r.id))
+        table.add_column("inputs", no_wrap=True)
+        table.add_column("analysis", no_wrap=True)
     for key in param_keys or ["id"]:
         table.add_column(escape(key), no_wrap=True)
     for key in metric_keys:
         table.add_column(escape(header(key)[len(prefix) :]), justify="right")
     for r in records:
         labels = [param(r, k) for k in param_keys] or [escape(r.id)]
+        if mixed:
+            labels = [escape(_inputs_label(r)), escape(r.analysis), *labels]
         table.add_row(*labels, *(cell(r, key) for key in metric_keys))
     if prefix:
         table.caption = f"metrics are {prefix}…"
     return table
+
+
+def _short(digest: str) -> str:
+    """A content hash shortened for a table cell (``sha256:`` dropped, 10 hex digits)."""
+    return digest.removeprefix("sha256:")[:10]
+
+
+def _inputs_label(record: ExperimentRecord) -> str:
+    """``name=hash`` of every input of ``record``: equal labels mean the same model and data."""
+    return " ".join(f"{k}={_short(v)}" for k, v in sorted(record.inputs.items())) or "-"
 
 
 def _common_prefix(keys: list[str]) -> str:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["build_report", "render_report"]
 
 _MAX_RECORD_FIGURES = 24
+_MAX_TEXT_BYTES = 20_000
+"""Text artifacts (programs, logs) up to this size are shown inline; larger ones are listed."""
+_INLINE_TEXT = ("text/plain", "text/x-python", "text/markdown")
 
 
 @dataclass
@@ -43,6 +46,8 @@ class _Section:
     metric_meta: dict[str, dict[str, Any]]
     figures: list[_Figure] = field(default_factory=list)
     record_figures: list[tuple[str, _Figure]] = field(default_factory=list)
+    texts: list[tuple[str, str, str]] = field(default_factory=list)
+    """(record id, artifact title, text) of small text artifacts such as MIPS programs."""
     varying: list[str] = field(default_factory=list)
     """Parameters whose values differ between the records (shown as columns)."""
 
@@ -63,7 +68,12 @@ class _Section:
 
     @property
     def anchor(self) -> str:
-        return "a-" + "".join(c if c.isalnum() else "-" for c in self.analysis)
+        return _anchor(self.analysis)
+
+
+def _anchor(analysis: str) -> str:
+    """The HTML id of an analysis's section."""
+    return "a-" + "".join(c if c.isalnum() else "-" for c in analysis)
 
 
 def _png(data: bytes, title: str) -> _Figure:
@@ -99,17 +109,50 @@ def _sections(records: list[ExperimentRecord], cache: Cache | None) -> list[_Sec
             for k in dict.fromkeys(k for r in group for k in r.params)
             if len({json.dumps(r.params.get(k), default=str) for r in group}) > 1
         ][:6]
-        for r in group:
-            for name, artifact in r.artifacts.items():
-                if artifact.media_type != "image/png" or cache is None:
-                    continue
-                if len(section.record_figures) >= _MAX_RECORD_FIGURES:
-                    break
-                data = cache.read_blob(artifact.sha256)
-                if data is not None:
-                    section.record_figures.append((r.id, _png(data, artifact.title or name)))
+        if cache is not None:
+            _attach_artifacts(section, cache)
         sections.append(section)
     return sections
+
+
+def _attach_artifacts(section: _Section, cache: Cache) -> None:
+    """Add the records' PNG figures and small text artifacts (read from the blob store)."""
+    for r in section.records:
+        for name, artifact in r.artifacts.items():
+            title = artifact.title or name
+            if artifact.media_type == "image/png":
+                if len(section.record_figures) >= _MAX_RECORD_FIGURES:
+                    continue
+                data = cache.read_blob(artifact.sha256)
+                if data is not None:
+                    section.record_figures.append((r.id, _png(data, title)))
+            elif artifact.media_type in _INLINE_TEXT and artifact.size_bytes <= _MAX_TEXT_BYTES:
+                data = cache.read_blob(artifact.sha256)
+                if data is not None:
+                    section.texts.append((r.id, title, data.decode("utf-8", errors="replace")))
+
+
+@dataclass
+class _SharedInput:
+    """One input (a model or dataset content hash) used by records of several analyses."""
+
+    digest: str
+    names: list[str]
+    """The input names the records gave it (``model``, ``tokens``, ...)."""
+    users: list[tuple[str, str]]
+    """(analysis, record id) of every record that used it."""
+
+
+def _shared_inputs(records: list[ExperimentRecord]) -> list[_SharedInput]:
+    """Inputs whose content hash appears in records of two or more analyses."""
+    by_digest: dict[str, _SharedInput] = {}
+    for r in records:
+        for name, digest in r.inputs.items():
+            shared = by_digest.setdefault(digest, _SharedInput(digest, [], []))
+            if name not in shared.names:
+                shared.names.append(name)
+            shared.users.append((r.analysis, r.id))
+    return [s for s in by_digest.values() if len({analysis for analysis, _ in s.users}) > 1]
 
 
 def _fmt(value: float, unit: str = "") -> str:
@@ -129,6 +172,7 @@ def render_report(
     template_text = resources.files("interplab.core.report").joinpath("report.html.j2").read_text()
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
+    env.filters["anchor"] = _anchor
     env.filters["pretty"] = lambda value: json.dumps(value, indent=2, default=str, sort_keys=True)
     counts: dict[str, int] = defaultdict(int)
     for r in records:
@@ -140,6 +184,7 @@ def render_report(
         counts=dict(counts),
         total=len(records),
         sections=_sections(records, cache),
+        shared_inputs=_shared_inputs(records),
     )
 
 
