@@ -21,6 +21,7 @@ PACKAGES = {
     "robustness": ("interplab-robustness", "packages/robustness"),
     "mips": ("interplab-mips", "packages/mips"),
     "seglabels": ("interplab-seglabels", "packages/seglabels"),
+    "compose": ("interplab-compose", "experiments/compose"),
 }
 TEST_SESSIONS = [f"test-{name}" for name in PACKAGES] + ["test-e2e", "test-extras"]
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")

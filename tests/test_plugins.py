@@ -36,3 +36,16 @@ def test_example_plugin_is_discovered_and_runs_from_a_spec(home: Path) -> None:
     for r in records:
         assert r.package == "example" and r.artifacts["walks"].media_type == "image/png"
         assert r.metrics["example.rel_error"].value < 0.25
+
+
+def test_a_nan_metric_meaning_undefined_keeps_the_contract(tmp_path: Path) -> None:
+    class Undefined(SelfTest):
+        """Reports one undefined metric (NaN) next to a defined one."""
+
+        name = "core.undefined"
+
+        def run(self, config, ctx):  # type: ignore[no-untyped-def]
+            yield ctx.record({"core.pi_estimate": 3.0, "core.pi_abs_error": float("nan")})
+
+    records = check_analysis(Undefined, {"n_samples": 10}, workdir=tmp_path)
+    assert str(records[0].metrics["core.pi_abs_error"].value) == "nan"

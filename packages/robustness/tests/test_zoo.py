@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,17 +182,6 @@ def test_the_cache_key_holds_spec_corpus_and_versions() -> None:
     assert key["corpus"] == corpus.corpus_digest() and key["torch"] == torch.__version__
     assert key["spec"] == TINY.as_dict() and "transformers" in key and "tokenizers" in key
     assert train.zoo_cache_key(TINY.replace(seed=1), cpu) != key
-
-
-def test_training_threads_stay_within_the_cores_and_are_restored() -> None:
-    from interplab.robustness.zoo.cpu import cpu_threads, idle_cores
-
-    cores = len(os.sched_getaffinity(0))
-    assert 1 <= idle_cores() <= min(4, cores)
-    before = torch.get_num_threads()
-    with cpu_threads(torch.device("cpu")) as threads:
-        assert torch.get_num_threads() == threads and 1 <= threads <= min(4, cores)
-    assert torch.get_num_threads() == before
 
 
 def test_zoo_specs_are_validated() -> None:

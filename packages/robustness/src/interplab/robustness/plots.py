@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from interplab.core.errors import ConfigError
@@ -24,6 +25,11 @@ METRIC_LABELS = {
     "entropy_orig": "output entropy, original (bits)",
     "entropy_int": "output entropy, intervened (bits)",
 }
+
+
+def _natural(name: object) -> list[object]:
+    """Sort key that puts ``gpt2-4l`` before ``gpt2-12l`` (numbers compared as numbers)."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(name))]
 
 
 def plot_sweep(frame: pd.DataFrame, metric: str, *, kind: str) -> Figure:
@@ -50,8 +56,8 @@ def plot_sweep(frame: pd.DataFrame, metric: str, *, kind: str) -> Figure:
             f"{sorted(frame['kind'].unique())})."
         )
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    for model, group in rows.groupby("model", sort=True):
-        group = group.sort_values("relative_depth")
+    for model in sorted(rows["model"].unique(), key=_natural):
+        group = rows[rows["model"] == model].sort_values("relative_depth")
         x = group["relative_depth"].to_numpy()
         (line,) = ax.plot(x, group[metric].to_numpy(), marker="o", ms=3, label=str(model))
         low, high = f"{metric}_ci_low", f"{metric}_ci_high"

@@ -67,6 +67,7 @@ def execute_task(
     from interplab.core.environment import capture_environment
     from interplab.core.registry import get_analysis
     from interplab.core.store import Store
+    from interplab.core.threads import cpu_threads
 
     store = Store(store_url)
     started = datetime.now(UTC)
@@ -92,7 +93,8 @@ def execute_task(
             progress=progress,
             started_at=started,
         )
-        records = list(analysis_cls().run(config, ctx))
+        with cpu_threads(device):  # no more torch threads than idle cores: see core.threads
+            records = list(analysis_cls().run(config, ctx))
         bad = [type(r).__name__ for r in records if not isinstance(r, ExperimentRecord)]
         if bad:
             raise TypeError(f"{task.analysis}.run yielded {bad[:3]}; yield ctx.record(...) results")

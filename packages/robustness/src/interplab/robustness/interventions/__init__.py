@@ -11,6 +11,7 @@
 
 from interplab.robustness.interventions.blocks import (
     ExecutionRecorder,
+    changes_shape,
     find_blocks,
     record_residuals,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Session",
     "Step",
     "Swap",
+    "changes_shape",
     "find_blocks",
     "intervene",
     "logits",

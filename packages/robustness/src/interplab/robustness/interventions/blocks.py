@@ -1,10 +1,26 @@
 """The ordered list of residual blocks of a model, and the residual stream by execution position.
 
-Interventions edit one ``nn.ModuleList`` in place. For a TransformerLens ``TransformerBridge`` it
-is ``bridge.blocks``, which *is* the Hugging Face layer list (``hf.transformer.h is
-bridge.blocks``), so the HF forward sees every edit. Any other model names its list by attribute
-path (``"transformer.h"``, ``"model.layers"``, a segmentation encoder's ``"layer3"``) or passes
-the ``nn.ModuleList`` itself; nothing here depends on transformers.
+Interventions edit one ``nn.ModuleList`` (or ``nn.Sequential``) in place. For a TransformerLens
+``TransformerBridge`` it is ``bridge.blocks``, which *is* the Hugging Face layer list
+(``hf.transformer.h is bridge.blocks``), so the HF forward sees every edit. Any other model names
+its list by attribute path (``"transformer.h"``, ``"model.layers"``, a segmentation encoder's
+``"encoder.layer3"``) or passes the list itself; nothing here depends on transformers.
+
+A CNN stage is usually an ``nn.Sequential`` of residual blocks (torchvision / timm ResNets, so
+also the segmentation-models-pytorch encoders): its forward runs its children in order, so
+editing the children edits the forward. Such a list is accepted when named by ``path`` (or passed
+itself); the default search over :data:`KNOWN_PATHS` still looks for ``nn.ModuleList`` only.
+Its child names are renumbered ``"0".."n-1"`` while edited, and ``intervene`` puts the original
+names back on exit.
+
+Shapes. A block that changes the shape of the residual stream (a ResNet stage's first block,
+whose skip path is a strided ``downsample`` projection) can run only where it ran before.
+:func:`changes_shape` recognises such blocks by that convention (a ``downsample`` or
+``shortcut`` submodule that is not ``nn.Identity``), and :func:`check_shapes` refuses an edited
+list that moves, deletes or repeats one of them, or puts a block in a segment of another width
+(``intervene`` calls it, so ``Delete`` of a downsampling block raises
+:class:`~interplab.core.errors.ConfigError` before any forward). A shape-changing block that
+follows neither convention is not detected: the forward then raises torch's own shape error.
 
 After an edit, TransformerLens hook names stay bound to module identity, not position (a deleted
 block's names vanish, a repeated block fires its hook twice). :class:`ExecutionRecorder` instead
@@ -25,6 +41,8 @@ from interplab.core.errors import ConfigError
 
 __all__ = [
     "ExecutionRecorder",
+    "changes_shape",
+    "check_shapes",
     "find_blocks",
     "hidden_input",
     "hidden_output",
@@ -32,7 +50,9 @@ __all__ = [
     "record_residuals",
     "replace_hidden_input",
     "replace_hidden_output",
+    "restore_blocks",
     "set_blocks",
+    "snapshot_blocks",
 ]
 
 KNOWN_PATHS = (
@@ -56,37 +76,148 @@ def _get_path(model: nn.Module, path: str) -> Any:
     return obj
 
 
-def find_blocks(model: nn.Module, path: str | None = None) -> nn.ModuleList:
+def find_blocks(model: nn.Module, path: str | None = None) -> nn.ModuleList | nn.Sequential:
     """The ordered residual-block list of ``model`` (edited in place by interventions).
 
     Args:
         model: a ``TransformerBridge``, a Hugging Face model, any ``nn.Module`` with a block list,
-            or the ``nn.ModuleList`` itself.
-        path: attribute path of the list (``"transformer.h"``); by default ``blocks`` and the
-            usual Hugging Face paths are tried.
+            or the ``nn.ModuleList`` / ``nn.Sequential`` itself.
+        path: attribute path of the list (``"transformer.h"``, ``"encoder.layer2"``); by default
+            ``blocks`` and the usual Hugging Face paths are tried. An ``nn.Sequential`` is
+            accepted when named here (or passed as ``model``), an ``nn.ModuleList`` always.
 
     Raises:
-        ConfigError: no ``nn.ModuleList`` at ``path`` or at any known path.
+        ConfigError: no ``nn.ModuleList`` (or, at an explicit ``path``, ``nn.Sequential``) at
+            ``path`` or at any known path.
     """
     if isinstance(model, nn.ModuleList):
+        return model
+    if isinstance(model, nn.Sequential) and path is None:
         return model
     paths = (path,) if path is not None else KNOWN_PATHS
     for candidate in paths:
         found = _get_path(model, candidate)
         if isinstance(found, nn.ModuleList):
             return found
-    lists = [name for name, m in model.named_modules() if isinstance(m, nn.ModuleList)]
+        if path is not None and isinstance(found, nn.Sequential):
+            return found
+    lists = [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, nn.ModuleList | nn.Sequential) and name
+    ]
     tried = repr(path) if path is not None else f"any of {list(KNOWN_PATHS)}"
     raise ConfigError(
         f"{type(model).__name__} has no nn.ModuleList of blocks at {tried}; pass the attribute "
-        f"path of its residual blocks as `blocks=` (ModuleLists in this model: {lists[:8]})."
+        f"path of its residual blocks as `blocks=` (ModuleLists and Sequentials in this model: "
+        f"{lists[:8]})."
     )
 
 
-def set_blocks(blocks: nn.ModuleList, modules: list[nn.Module]) -> None:
-    """Make ``blocks`` hold exactly ``modules`` (in place; the list object stays the same)."""
+def set_blocks(blocks: nn.ModuleList | nn.Sequential, modules: list[nn.Module]) -> None:
+    """Make ``blocks`` hold exactly ``modules`` (in place; the list object stays the same).
+
+    An ``nn.Sequential``'s children are renamed ``"0".."n-1"`` (as ``del seq[i]`` does);
+    :func:`restore_blocks` puts back the names of a :func:`snapshot_blocks`.
+    """
+    if isinstance(blocks, nn.Sequential):
+        for name in list(blocks._modules):
+            del blocks._modules[name]
+        for i, module in enumerate(modules):
+            blocks._modules[str(i)] = module
+        return
     del blocks[:]
     blocks.extend(modules)
+
+
+def snapshot_blocks(blocks: nn.ModuleList | nn.Sequential) -> list[tuple[str, nn.Module]]:
+    """The list's children as ``(name, module)`` pairs, for :func:`restore_blocks`."""
+    return list(blocks._modules.items())
+
+
+def restore_blocks(
+    blocks: nn.ModuleList | nn.Sequential, snapshot: list[tuple[str, nn.Module]]
+) -> None:
+    """Put back exactly the children (names, modules, order) of a :func:`snapshot_blocks`."""
+    if list(blocks._modules.items()) == snapshot:
+        return
+    if isinstance(blocks, nn.ModuleList):
+        set_blocks(blocks, [module for _, module in snapshot])
+        return
+    for name in list(blocks._modules):
+        del blocks._modules[name]
+    blocks._modules.update(snapshot)
+
+
+SHORTCUT_NAMES = ("downsample", "shortcut")
+"""Attribute names of a residual block's projection skip path (torchvision/timm, Hugging Face)."""
+
+
+def changes_shape(block: nn.Module) -> bool:
+    """Whether ``block`` maps the residual stream to another shape (by the ResNet convention).
+
+    True when it has a ``downsample`` or ``shortcut`` submodule that is not ``nn.Identity``:
+    the projection skip path of a ResNet stage's first block (stride and/or width change).
+    Blocks that follow no such convention are assumed to keep the shape.
+    """
+    for name in SHORTCUT_NAMES:
+        found = getattr(block, name, None)
+        if isinstance(found, nn.Module) and not isinstance(found, nn.Identity):
+            return True
+    return False
+
+
+def check_shapes(original: list[nn.Module], edited: list[nn.Module], what: str) -> None:
+    """Refuse an edit that runs a block on a residual stream of a shape it was not built for.
+
+    The shape-changing blocks (:func:`changes_shape`) of ``original`` split it into segments of
+    one shape each. ``edited`` is valid when it holds those blocks once each, in their original
+    order, and every other block sits in the segment it came from.
+
+    Args:
+        original: the list before the ops.
+        edited: the list after them.
+        what: the ops, for the message (e.g. ``"delete-L0"``).
+
+    Raises:
+        ConfigError: the edit deletes, repeats or reorders a shape-changing block, or moves a
+            block across one.
+    """
+    changers = [m for m in original if changes_shape(m)]
+    if not changers:
+        return
+    segment: dict[int, int] = {}
+    seen = 0
+    for module in original:
+        if changes_shape(module):
+            seen += 1
+        segment.setdefault(id(module), seen)
+    where = {id(m): i for i, m in enumerate(original)}
+    edited_changers = [m for m in edited if changes_shape(m)]
+    if [id(m) for m in edited_changers] != [id(m) for m in changers]:
+        moved = sorted(where[id(m)] for m in changers if edited_changers.count(m) != 1)
+        detail = (
+            f"block(s) {moved} change the shape of the residual stream (a strided/projecting "
+            "`downsample`) and would be deleted or repeated"
+            if moved
+            else "the shape-changing blocks would run in another order"
+        )
+        raise ConfigError(
+            f"`{what}`: {detail}, so the blocks after them would get a tensor of the wrong "
+            f"shape. Shape-changing blocks here: {[where[id(m)] for m in changers]}; edit only "
+            "the others (e.g. a ResNet stage's blocks 1.., not its first block)."
+        )
+    seen = 0
+    for position, module in enumerate(edited):
+        if changes_shape(module):
+            seen += 1
+        elif id(module) in segment and segment[id(module)] != seen:
+            raise ConfigError(
+                f"`{what}`: block {where[id(module)]} would run at position {position}, on the "
+                "other side of a shape-changing block (a strided/projecting `downsample`), where "
+                "the residual stream has another shape; keep blocks between the same "
+                f"shape-changing blocks (here {[where[id(m)] for m in changers]})."
+            )
 
 
 def hidden_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
@@ -146,7 +277,7 @@ class ExecutionRecorder:
         detach: store ``tensor.detach()`` (default) instead of the tensor itself.
     """
 
-    def __init__(self, blocks: nn.ModuleList, *, detach: bool = True) -> None:
+    def __init__(self, blocks: nn.ModuleList | nn.Sequential, *, detach: bool = True) -> None:
         self.blocks = blocks
         self.detach = detach
         self.inputs: list[torch.Tensor] = []
@@ -187,7 +318,7 @@ def record_residuals(
     model: nn.Module,
     ids: torch.Tensor,
     *,
-    blocks: nn.ModuleList | str | None = None,
+    blocks: nn.ModuleList | nn.Sequential | str | None = None,
     forward: Callable[[nn.Module, torch.Tensor], Any] | None = None,
 ) -> list[torch.Tensor]:
     """The residual stream entering each executed block and leaving the last, by position.
@@ -204,7 +335,10 @@ def record_residuals(
     """
     from interplab.robustness.interventions.context import logits
 
-    block_list = blocks if isinstance(blocks, nn.ModuleList) else find_blocks(model, blocks)
+    if isinstance(blocks, nn.ModuleList | nn.Sequential):
+        block_list = blocks
+    else:
+        block_list = find_blocks(model, blocks)
     run = forward or logits
     with torch.no_grad(), ExecutionRecorder(block_list) as recorder:
         run(model, ids)

@@ -31,7 +31,12 @@ import torch
 from torch import nn
 
 from interplab.core.errors import ConfigError
-from interplab.robustness.interventions.blocks import find_blocks, set_blocks
+from interplab.robustness.interventions.blocks import (
+    check_shapes,
+    find_blocks,
+    restore_blocks,
+    snapshot_blocks,
+)
 from interplab.robustness.interventions.ops import Intervention, Undo, describe
 
 __all__ = ["Session", "intervene", "logits", "model_device"]
@@ -74,7 +79,7 @@ class Session:
     """What an op sees while it is applied: the model, its block list, a forward pass."""
 
     model: nn.Module | None
-    blocks: nn.ModuleList
+    blocks: nn.ModuleList | nn.Sequential
 
     @property
     def device(self) -> torch.device:
@@ -91,7 +96,7 @@ class Session:
         return logits(self.model, ids)
 
 
-def _owner(model: nn.Module, blocks: nn.ModuleList) -> nn.Module | None:
+def _owner(model: nn.Module, blocks: nn.ModuleList | nn.Sequential) -> nn.Module | None:
     """The module whose forward loops over ``blocks`` and may build a KV cache."""
     root = getattr(model, "original_model", model)
     if not isinstance(root, nn.Module):
@@ -102,7 +107,7 @@ def _owner(model: nn.Module, blocks: nn.ModuleList) -> nn.Module | None:
     return None
 
 
-def _install_cache_guard(owner: nn.Module, blocks: nn.ModuleList, ops: str) -> Any:
+def _install_cache_guard(owner: nn.Module, blocks: nn.ModuleList | nn.Sequential, ops: str) -> Any:
     signature = inspect.signature(owner.forward)
     default = getattr(getattr(owner, "config", None), "use_cache", None)
 
@@ -128,37 +133,49 @@ def _install_cache_guard(owner: nn.Module, blocks: nn.ModuleList, ops: str) -> A
 
 @contextmanager
 def intervene(
-    model: nn.Module, *ops: Intervention, blocks: nn.ModuleList | str | None = None
-) -> Iterator[nn.ModuleList]:
+    model: nn.Module,
+    *ops: Intervention,
+    blocks: nn.ModuleList | nn.Sequential | str | None = None,
+) -> Iterator[nn.ModuleList | nn.Sequential]:
     """Apply ``ops`` in place for the ``with`` block; restore the model exactly on exit.
 
     Args:
         model: a ``TransformerBridge``, a Hugging Face model, any module with a block list, or
-            the ``nn.ModuleList`` itself.
+            the ``nn.ModuleList`` / ``nn.Sequential`` itself.
         *ops: :class:`~interplab.robustness.interventions.ops.Intervention` values, applied in
             order.
-        blocks: the block list or its attribute path (found with ``find_blocks`` if None).
+        blocks: the block list or its attribute path (found with ``find_blocks`` if None); an
+            ``nn.Sequential`` of residual blocks (a CNN stage, ``"encoder.layer2"``) works too.
 
     Yields:
         The edited block list (the same object as the model's).
 
     Raises:
-        ConfigError: an op's index is out of range for the list it is applied to, or (while a
-            block is repeated) a forward pass without ``use_cache=False``.
+        ConfigError: an op's index is out of range for the list it is applied to; the edited
+            list would run a shape-changing block (a ResNet ``downsample`` block) elsewhere than
+            where it was, or not once (see
+            :func:`~interplab.robustness.interventions.blocks.check_shapes`); or (while a block
+            is repeated) a forward pass without ``use_cache=False``.
     """
     for op in ops:
         if not isinstance(op, Intervention):
             raise ConfigError(
                 f"intervene() got {op!r}; pass Delete/Swap/Permute/Repeat/Ablate values."
             )
-    block_list = blocks if isinstance(blocks, nn.ModuleList) else find_blocks(model, blocks)
-    session = Session(None if isinstance(model, nn.ModuleList) else model, block_list)
+    if isinstance(blocks, nn.ModuleList | nn.Sequential):
+        block_list = blocks
+    else:
+        block_list = find_blocks(model, blocks)
+    is_list = isinstance(model, nn.ModuleList) or model is block_list
+    session = Session(None if is_list else model, block_list)
     original = list(block_list)
+    names = snapshot_blocks(block_list)
     undos: list[Undo] = []
     guard = None
     try:
         for op in ops:
             undos.append(op.apply(session))
+        check_shapes(original, list(block_list), describe(ops))
         owner = _owner(model, block_list) if session.model is not None else None
         if owner is not None:
             guard = _install_cache_guard(owner, block_list, describe(ops))
@@ -168,7 +185,4 @@ def intervene(
             guard.remove()
         for undo in reversed(undos):
             undo()
-        if len(block_list) != len(original) or any(
-            a is not b for a, b in zip(block_list, original, strict=True)
-        ):
-            set_blocks(block_list, original)
+        restore_blocks(block_list, names)

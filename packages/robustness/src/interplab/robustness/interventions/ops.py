@@ -34,6 +34,7 @@ from torch import nn
 
 from interplab.core.errors import ConfigError
 from interplab.robustness.interventions.blocks import (
+    changes_shape,
     hidden_input,
     hidden_output,
     replace_hidden_output,
@@ -368,6 +369,12 @@ class Ablate(Intervention):
     def apply(self, session: Session) -> Undo:
         """Register a forward hook on the part that replaces its write; undo removes it."""
         _check_in_range(self.layer, len(session.blocks), "Ablate layer")
+        if self.part == "block" and changes_shape(session.blocks[self.layer]):
+            raise ConfigError(
+                f"{self.label}: block {self.layer} changes the shape of the residual stream (a "
+                "strided/projecting `downsample`), so its write output - input is not defined; "
+                "ablate a block that keeps the shape, or a submodule with `part=`."
+            )
         module = self.target(session.blocks[self.layer])
         mean = self._mean_write(session, module) if self.method == "mean" else None
 

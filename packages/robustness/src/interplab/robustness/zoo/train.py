@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from interplab.core.analysis import Progress, no_progress
 from interplab.core.errors import ConfigError
+from interplab.core.threads import cpu_threads
 from interplab.robustness.zoo.corpus import corpus_digest
-from interplab.robustness.zoo.cpu import cpu_threads
 from interplab.robustness.zoo.specs import ZooSpec
 from interplab.robustness.zoo.tokenizer import token_stream, zoo_tokenizer
 

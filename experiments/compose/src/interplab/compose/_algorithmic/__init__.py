@@ -1,0 +1,1 @@
+"""Parts of ``compose.stages-in-algorithmic-transformers``: encoding, training, probes, plots."""
