@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from interplab.core.specs import load_spec, plan_tasks
 from interplab.core.store import Store
 
@@ -19,11 +21,12 @@ def run_quickstart(home: Path) -> tuple[subprocess.CompletedProcess[str], float]
     result = subprocess.run(
         [exe, "run", "experiments/quickstart.toml"],
         cwd=ROOT, env={**os.environ, "INTERPLAB_HOME": str(home), "COLUMNS": "160"},
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True, text=True, timeout=1500, check=False,
     )  # fmt: skip
     return result, time.perf_counter() - start
 
 
+@pytest.mark.timeout(2400)
 def test_quickstart_writes_records_and_report_then_skips(home: Path) -> None:
     first, first_s = run_quickstart(home)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -33,7 +36,14 @@ def test_quickstart_writes_records_and_report_then_skips(home: Path) -> None:
     assert store.count(status="completed") >= len(tasks)
     report = home / "report" / "report.html"
     assert report.is_file() and f"report: {report}" in first.stdout
-    assert "data:image/png;base64," in report.read_text()
+    html = report.read_text()
+    assert "data:image/png;base64," in html
+    for analysis in ("robustness.layer-sweep", "robustness.logit-lens", "mips.synthesize",
+                     "seglabels.benchmark"):  # fmt: skip
+        assert analysis in first.stdout, f"the summary table has a line for {analysis}"
+        assert 'id="a-' + analysis.replace(".", "-") + '"' in html, f"the report shows {analysis}"
+    assert "def program(seq)" in first.stdout, "the MIPS programs are printed"
+    assert "def program(seq)" in html, "and shown in the report"
 
     second, second_s = run_quickstart(home)
     assert second.returncode == 0, second.stdout + second.stderr
