@@ -14,6 +14,8 @@ PACKAGES = {
     "mips": "packages/mips",
     "seglabels": "packages/seglabels",
 }
+COMPOSE = "experiments/compose"
+"""The one package that may import the others: experiments that cross package lines."""
 
 
 def imports_of(folder: Path) -> dict[str, set[str]]:
@@ -41,26 +43,28 @@ def test_top_level_is_exactly_the_agreed_layout() -> None:
 def test_workspace_members_and_distributions() -> None:
     root = tomllib.loads((ROOT / "pyproject.toml").read_text())
     plugin = "experiments/plugins/example-analysis"  # the example third-party plugin
-    assert root["tool"]["uv"]["workspace"]["members"] == ["shared", *PACKAGES.values(), plugin]
+    members = root["tool"]["uv"]["workspace"]["members"]
+    assert members == ["shared", *PACKAGES.values(), plugin, COMPOSE]
     names = {
         tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]["name"]
-        for folder in ["shared", *PACKAGES.values()]
+        for folder in ["shared", *PACKAGES.values(), COMPOSE]
     }
     assert names == {
         "interplab-core",
         "interplab-robustness",
         "interplab-mips",
         "interplab-seglabels",
+        "interplab-compose",
     }
 
 
 def test_interplab_is_a_namespace_package() -> None:
-    for folder in ["shared", *PACKAGES.values()]:
+    for folder in ["shared", *PACKAGES.values(), COMPOSE]:
         assert not (ROOT / folder / "src" / "interplab" / "__init__.py").exists(), folder
     import interplab
 
     assert getattr(interplab, "__file__", None) is None, "PEP 420: no interplab/__init__.py"
-    assert len(list(interplab.__path__)) == 4
+    assert len(list(interplab.__path__)) == 5
 
 
 @pytest.mark.parametrize("name", ["core", *PACKAGES])
@@ -93,6 +97,17 @@ def test_packages_import_only_core_and_never_the_store_or_report(name: str) -> N
             n for n in ours if n.startswith(("interplab.core.store", "interplab.core.report"))
         }
         assert not direct, f"{path} must yield records, not write the store or report: {direct}"
+
+
+def test_compose_uses_the_packages_but_never_the_store_or_report_directly() -> None:
+    for path, names in imports_of(ROOT / COMPOSE / "src").items():
+        direct = {
+            n for n in names if n.startswith(("interplab.core.store", "interplab.core.report"))
+        }
+        assert not direct, f"{path} must yield records, not write the store or report: {direct}"
+    for name, folder in PACKAGES.items():
+        for path, names in imports_of(ROOT / folder / "src").items():
+            assert not any(n.startswith("interplab.compose") for n in names), (name, path)
 
 
 def test_cli_imports_nothing_heavy_with_every_package_installed() -> None:
