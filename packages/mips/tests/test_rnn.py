@@ -10,6 +10,7 @@ import torch
 
 from interplab.core.errors import ConfigError
 from interplab.mips.rnn import (
+    Adam,
     GeneralRNN,
     RNNArchitecture,
     TrainConfig,
@@ -72,3 +73,39 @@ def test_a_too_small_network_is_reported_as_imperfect(task_data: Callable) -> No
         RNNArchitecture(1, 1, 1), train, val, seed=0, config=TrainConfig(max_steps=150)
     )
     assert not result.is_perfect and 0.0 <= result.accuracy < 1.0
+
+
+def test_a_plateau_short_of_exactness_abandons_the_run(task_data: Callable) -> None:
+    train, val = task_data("Prev1", 600)
+    config = TrainConfig(max_steps=5000, patience=100, eval_every=25)
+    result = train_rnn(RNNArchitecture(1, 1, 1), train, val, seed=0, config=config)
+    assert not result.is_perfect and result.steps < 1500
+    config = TrainConfig(max_steps=5000, patience=5000, warm_steps=100, warm_accuracy=0.99)
+    result = train_rnn(RNNArchitecture(1, 1, 1), train, val, seed=0, config=config)
+    assert not result.is_perfect and result.steps == 100
+
+
+def test_a_nearly_exact_plateau_is_polished_with_smaller_steps(task_data: Callable) -> None:
+    train, val = task_data("Prev1", 600)
+    arch = RNNArchitecture(1, 1, 1)
+
+    def run(drops: int) -> int:
+        config = TrainConfig(
+            max_steps=5000, patience=100, eval_every=25, lr_drops=drops, polish_above=0.0,
+            warm_accuracy=0.0,
+        )  # fmt: skip
+        return train_rnn(arch, train, val, seed=0, config=config).steps
+
+    assert run(2) >= run(0) + 2 * 100
+
+
+def test_adam_first_step_moves_each_weight_by_the_learning_rate() -> None:
+    weights = torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    frozen = torch.tensor([3.0], requires_grad=True)
+    optimizer = Adam([weights, frozen], lr=0.1)
+    (weights * torch.tensor([2.0, -0.5, 0.0])).sum().backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    assert torch.allclose(weights.detach(), torch.tensor([0.9, -1.9, 0.5]), atol=1e-6)
+    assert frozen.item() == 3.0 and optimizer.steps == 1
+    optimizer.zero_grad()
+    assert weights.grad is None

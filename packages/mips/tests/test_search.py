@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from interplab.mips import search
 from interplab.mips.rnn import RNNArchitecture, TrainConfig, rnn_accuracy
 from interplab.mips.search import (
     default_ladder,
@@ -33,8 +34,10 @@ def test_ladder_starts_linear_only_when_the_probe_allows(task_data: Callable) ->
     nonlinear = default_ladder(probe_linearity(x, y))
     assert all(not a.is_linear for a in nonlinear)
     assert nonlinear[0] == RNNArchitecture(1, 2, 1, 32)
-    assert [a.hidden_dim for a in nonlinear[:4]] == [1, 2, 2, 3]
-    assert len(set(nonlinear)) == len(nonlinear) and max(a.hidden_dim for a in nonlinear) == 8
+    assert [a.hidden_dim for a in nonlinear[:3]] == [1, 2, 4]
+    assert all(a.output_depth == 1 for a in nonlinear[:3])
+    assert len(set(nonlinear)) == len(nonlinear) and max(a.hidden_dim for a in nonlinear) == 16
+    assert max(a.hidden_dim for a in default_ladder(None, max_hidden=8)) == 8
 
 
 def test_search_stops_at_the_first_exact_architecture(task_data: Callable) -> None:
@@ -53,6 +56,50 @@ def test_search_respects_its_time_budget(task_data: Callable) -> None:
     train, val = task_data("Parity_Last3", 500)
     result = search_architecture(train, val, time_budget_s=0.0)
     assert result.best is None and result.attempts == [] and not result.is_perfect
+
+
+def test_one_run_gets_only_a_share_of_the_budget_left(task_data: Callable) -> None:
+    train, val = task_data("Parity_Last3", 500)
+    ladder = [RNNArchitecture(1, 2, 1, 8), RNNArchitecture(1, 2, 2, 8)]
+    config = TrainConfig(max_steps=5000, eval_every=20)
+    result = search_architecture(
+        train, val, ladder=ladder, config=config, time_budget_s=30, attempt_share=1e-6,
+        retry_above=0.0, rounds=1,
+    )  # fmt: skip
+    assert [a.steps for a in result.attempts] == [20] * 4
+
+
+def test_a_second_seed_is_tried_only_after_a_close_first(task_data: Callable) -> None:
+    train, val = task_data("Parity_Last3", 500)
+    ladder = [RNNArchitecture(1, 1, 1), RNNArchitecture(1, 1, 2)]
+    config = TrainConfig(max_steps=40, eval_every=20)
+    result = search_architecture(train, val, ladder=ladder, config=config, retry_above=0.999)
+    assert [(a.architecture.hidden_dim, a.seed) for a in result.attempts] == [(1, 0), (2, 0)]
+    result = search_architecture(train, val, ladder=ladder, config=config, retry_above=0.0)
+    assert [a.seed for a in result.attempts] == [0, 1, 0, 1]
+
+
+def test_budget_left_after_the_ladder_buys_another_walk_with_fresh_seeds(
+    task_data: Callable,
+) -> None:
+    train, val = task_data("Prev1", 500)
+    ladder = [RNNArchitecture(1, 1, 1), RNNArchitecture(1, 2, 1, 4)]
+    config = TrainConfig(max_steps=40, eval_every=20)
+    result = search_architecture(
+        train, val, ladder=ladder, config=config, retry_above=0.999, rounds=2, time_budget_s=60
+    )
+    walked = [(a.architecture.is_linear, a.seed) for a in result.attempts]
+    assert walked == [(True, 0), (False, 0), (False, 2)]  # the second walk skips linear rungs
+
+
+def test_a_random_start_follows_an_inexact_realisation(
+    task_data: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train, val = task_data("Prev1", 500)  # Hankel rank 2: a 1-unit realisation is inexact
+    monkeypatch.setattr(search, "default_ladder", lambda probe: [RNNArchitecture(1, 1, 1)])
+    config = TrainConfig(max_steps=40, eval_every=20)
+    result = search_architecture(train, val, config=config, retry_above=0.999)
+    assert [a.seed for a in result.attempts] == [0, 1] and not result.is_perfect
 
 
 @pytest.mark.parametrize("name", ["Sum_Last6", "Newton_Spring", "Newton_Gravity"])
@@ -75,6 +122,8 @@ def test_linear_rungs_start_from_the_realisation_and_stop_at_once(task_data: Cal
 
 def test_random_linear_starts_still_train_a_running_sum(task_data: Callable) -> None:
     train, val = task_data("Sum_All", 1500)
-    result = search_architecture(train, val, time_budget_s=60, linear_init="random")
+    result = search_architecture(
+        train, val, time_budget_s=120, linear_init="random", attempt_share=1.0
+    )
     assert result.is_perfect and result.architecture == RNNArchitecture(1, 1, 1)
     assert result.attempts[0].steps > 0

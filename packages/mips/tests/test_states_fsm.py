@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from interplab.mips.states import (
@@ -78,6 +80,10 @@ def test_extraction_recovers_a_mod_3_counter_from_noisy_hidden_states() -> None:
     assert machine is not None and machine.n_states == 3
     assert machine.symbols[:, 0].tolist() == [0, 1, 2]
     assert machine.transitions.tolist() == [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
+    late = time.monotonic() - 1.0
+    assert (
+        extract_state_machine(hidden, x, r[..., None], step=step, read=read, deadline=late) is None
+    )
 
 
 def test_numberings_read_states_as_last_output_and_as_chain_positions() -> None:
@@ -126,3 +132,10 @@ def test_behaviour_merges_drifting_states_that_act_alike() -> None:
     )
     assert machine is not None and machine.n_states == 2
     assert np.array_equal(machine.run(x)[..., 0], parity)
+    late = time.monotonic() - 1.0
+    assert (
+        extract_state_machine_by_behaviour(
+            hidden, x, parity[..., None], rollout=rollout, step=step, read=read, deadline=late
+        )
+        is None
+    )

@@ -4,8 +4,10 @@
 ``depth`` Linear layers with ReLU between them and no activation after the last, so depth 1 is
 affine: ``h_t = W h_{t-1} + U x_t + b`` and ``y_t = C h_t + c`` (a linear RNN). Inputs are the raw
 integers cast to float32 (no one-hot, no embedding); outputs are real regressions, rounded to
-predict. Training: AdamW on the paper's loss ``½ ln(1 + (ŷ - y)²)`` (or MSE), stopping as soon as
-the validation accuracy (fraction of output entries with ``round(ŷ) == y``) reaches 1.
+predict. Training: Adam(W) on the paper's loss ``½ ln(1 + (ŷ - y)²)`` (or MSE), stopping as soon as
+the validation accuracy (fraction of output entries with ``round(ŷ) == y``) reaches 1, and
+abandoning a run whose accuracy plateaus (a nearly exact one first gets a smaller learning rate),
+so that a search does not spend a whole step budget on a network too small for the task.
 
 Shapes: ``N`` sequences, ``L`` positions, ``d_in`` / ``d_out`` integers per position, ``n``
 hidden units.
@@ -28,6 +30,7 @@ from interplab.core.errors import ConfigError
 from .sequences import IntArray, check_pair
 
 __all__ = [
+    "Adam",
     "GeneralRNN",
     "RNNArchitecture",
     "TrainConfig",
@@ -159,9 +162,19 @@ class TrainConfig:
     """Steps between validation checks."""
     max_eval_sequences: int = 4096
     """Validation sequences checked during training (all are checked at the end)."""
-    patience: int = 500
-    """Stop when validation accuracy has not improved by 0.002 for this many steps (runs that
-    are already 99 % accurate are never stopped for lack of progress)."""
+    patience: int = 300
+    """A plateau is this many steps without a 0.002 gain in validation accuracy (any gain once
+    above 99 %). On a plateau a nearly exact run (see ``polish_above``) goes back to its best
+    state and divides its learning rate by 5, at most ``lr_drops`` times; any other run stops."""
+    lr_drops: int = 2
+    """Learning-rate cuts allowed to polish a nearly exact network into an exact one."""
+    polish_above: float = 0.97
+    """Validation accuracy from which a plateau cuts the learning rate instead of stopping."""
+    warm_steps: int = 500
+    """Steps after which a run still below ``warm_accuracy`` is abandoned as hopeless (runs
+    that end exact are almost always 90 % accurate by then; slow creepers never get there)."""
+    warm_accuracy: float = 0.9
+    """Validation accuracy a run must have reached by ``warm_steps`` (0 disables the check)."""
 
 
 @dataclass
@@ -181,6 +194,53 @@ class TrainResult:
     def is_perfect(self) -> bool:
         """True if every validation output is predicted exactly."""
         return self.accuracy == 1.0
+
+
+class Adam:
+    """Adam (= AdamW with weight decay 0, as in the paper) on a list of tensors.
+
+    ``torch.optim``'s first use imports ``torch._dynamo``, which takes 15-20 s of a task's
+    budget when Python may not cache bytecode (``PYTHONDONTWRITEBYTECODE``); this is the same
+    update with ``torch._foreach_*`` ops. Gradients that are ``None`` count as zero.
+
+    Arguments:
+        params: the tensors to train (``requires_grad``).
+        lr: learning rate (may be changed between steps through :attr:`lr`).
+        betas: decay rates of the first and second moment estimates.
+        eps: added to the root of the second moment.
+    """
+
+    def __init__(
+        self,
+        params: list[Tensor],
+        *,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        self.params, self.lr, self.betas, self.eps, self.steps = params, lr, betas, eps, 0
+        self.first = [torch.zeros_like(p) for p in params]
+        self.second = [torch.zeros_like(p) for p in params]
+
+    def zero_grad(self) -> None:
+        """Drop every gradient."""
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One Adam update from the current gradients."""
+        self.steps += 1
+        beta1, beta2 = self.betas
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
+        torch._foreach_lerp_(self.first, grads, 1 - beta1)
+        torch._foreach_mul_(self.second, beta2)
+        torch._foreach_addcmul_(self.second, grads, grads, value=1 - beta2)
+        denom = torch._foreach_sqrt(self.second)
+        torch._foreach_div_(denom, math.sqrt(1 - beta2**self.steps))
+        torch._foreach_add_(denom, self.eps)
+        step_size = self.lr / (1 - beta1**self.steps)
+        torch._foreach_addcdiv_(self.params, self.first, denom, value=-step_size)
 
 
 def _loss(pred: Tensor, target: Tensor, kind: str) -> Tensor:
@@ -283,13 +343,13 @@ def train_rnn(
     if lr is None:
         is_small = max(np.abs(train[0]).max(), np.abs(train[1]).max()) <= 20
         lr = 1e-2 if is_small else 3e-3
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    optimizer = Adam(list(model.parameters()), lr=lr)
     generator = torch.Generator().manual_seed(seed + 1)
     n = len(x_train)
     batch = min(config.batch_size, n)
     order = torch.randperm(n, generator=generator)
     cursor = 0
-    best_accuracy, best_state, steps, best_step = -1.0, None, 0, 0
+    best_accuracy, best_state, steps, best_step, drops = -1.0, None, 0, 0, 0
     for steps in range(1, config.max_steps + 1):
         if cursor + batch > n:
             order, cursor = torch.randperm(n, generator=generator), 0
@@ -300,21 +360,29 @@ def train_rnn(
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
-        if steps % config.eval_every == 0 or steps == config.max_steps:
-            accuracy = rnn_accuracy(model, x_val, y_val)
-            if accuracy >= best_accuracy + 0.002 or (accuracy > best_accuracy and accuracy >= 0.99):
-                best_step = steps
-            if accuracy > best_accuracy:
-                best_accuracy = accuracy
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            if accuracy == 1.0 and rnn_accuracy(model, *val) == 1.0:
-                break
-            if not math.isfinite(loss.item()):
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            if steps - best_step >= config.patience and best_accuracy < 0.99:
-                break
+        if steps % config.eval_every and steps != config.max_steps:
+            continue
+        accuracy = rnn_accuracy(model, x_val, y_val)
+        if accuracy >= best_accuracy + 0.002 or (accuracy > best_accuracy and accuracy >= 0.99):
+            best_step = steps
+        if accuracy > best_accuracy:
+            best_accuracy = accuracy
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        if accuracy == 1.0 and rnn_accuracy(model, *val) == 1.0:
+            break
+        if not math.isfinite(loss.item()):
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        if steps >= config.warm_steps and best_accuracy < config.warm_accuracy:
+            break
+        if steps - best_step >= config.patience:
+            if drops >= config.lr_drops or best_accuracy < config.polish_above:
+                break  # a plateau short of exactness: abandon the run
+            assert best_state is not None
+            model.load_state_dict(best_state)
+            optimizer.lr /= 5
+            drops, best_step = drops + 1, steps
     if best_state is not None:
         model.load_state_dict(best_state)
     return TrainResult(

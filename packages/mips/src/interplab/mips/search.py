@@ -2,9 +2,11 @@
 
 The paper walks 75 million architectures (depths, then hidden size, then widths) with geometric
 growth and binary search, 5 seeds × 10–20k steps each on a cluster. Here the walk is a short
-ladder in the same order of preference (linear RNNs first, then small hidden sizes, then deeper
-readouts and wider layers), a few seeds per rung, early stopping at 100 % validation accuracy and
-a wall-clock budget.
+ladder in nearly the same order of preference (linear RNNs first, then small hidden sizes, then
+deeper readouts and wider layers), a few seeds per rung (a further seed only when one came
+close), early stopping at 100 % validation accuracy, abandonment of runs that plateau below it,
+and a wall-clock budget of which one run may take only a share; budget left after the ladder
+buys further walks with fresh seeds.
 
 Two cheap shortcuts (beyond the paper): :func:`probe_linearity` fits the data with the most
 general causal linear map ``y_t = e_t + Σ_k C_k x_{t-k}`` by least squares. If rounding that fit
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -147,13 +149,16 @@ def realize_linear(probe: LinearProbe, hidden_dim: int, *, seed: int = 0) -> Gen
     return model
 
 
-def default_ladder(probe: LinearProbe | None, *, max_hidden: int = 8) -> list[RNNArchitecture]:
+def default_ladder(probe: LinearProbe | None, *, max_hidden: int = 16) -> list[RNNArchitecture]:
     """Architectures to try, most preferred first.
 
-    Linear RNNs (from the Hankel rank up) when the linear probe is exact; then, by growing
-    hidden size, ReLU recurrences with a linear readout, a linear recurrence with a ReLU
-    readout, and both nonlinear, wider as they grow (the paper's order, with depths and size
-    interleaved so that small sizes come first).
+    Linear RNNs (from the Hankel rank up) when the linear probe is exact; then ReLU recurrences
+    with a linear readout, doubling the hidden size (1, 2, 4, 8, 16, like the paper's geometric
+    growth), with a ReLU readout on a linear (n = 2) or ReLU (n = 4) recurrence slotted in
+    before 8 and 16. The paper's order (depths before sizes) is bent for cost: small ``n``
+    with a nonlinear ``f`` train in seconds and solve many tasks, while the deeper readouts
+    rarely help; the widest networks are for the finite-state route, which clusters their
+    hidden states into a minimal machine.
 
     Args:
         probe: result of :func:`probe_linearity`; ``None`` tries linear sizes 1 to 3.
@@ -169,17 +174,11 @@ def default_ladder(probe: LinearProbe | None, *, max_hidden: int = 8) -> list[RN
         start = max(1, probe.hankel_rank)
         ladder += [RNNArchitecture(1, 1, n) for n in range(start, min(start + 2, max_hidden) + 1)]
     ladder += [
-        RNNArchitecture(1, 2, 1, 32),
-        RNNArchitecture(1, 2, 2, 32),
+        *(RNNArchitecture(1, 2, n, 32) for n in (1, 2, 4)),
         RNNArchitecture(2, 1, 2, 0, 32),
-        RNNArchitecture(1, 2, 3, 32),
-        RNNArchitecture(2, 2, 2, 32, 32),
-        RNNArchitecture(2, 2, 3, 32, 32),
-        RNNArchitecture(1, 2, 4, 64),
-        RNNArchitecture(2, 2, 4, 64, 64),
-        RNNArchitecture(1, 2, 6, 64),
-        RNNArchitecture(2, 2, 6, 64, 64),
-        RNNArchitecture(1, 2, max_hidden, 64),
+        RNNArchitecture(1, 2, 8, 64),
+        RNNArchitecture(2, 2, 4, 32, 32),
+        RNNArchitecture(1, 2, 16, 64),
     ]
     return [a for a in dict.fromkeys(ladder) if a.hidden_dim <= max_hidden]
 
@@ -223,6 +222,9 @@ def search_architecture(
     time_budget_s: float | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
     linear_init: Literal["realization", "random"] = "realization",
+    attempt_share: float = 0.3,
+    retry_above: float = 0.9,
+    rounds: int = 3,
 ) -> SearchResult:
     """Walk the ladder; stop at the first architecture with a perfectly accurate seed.
 
@@ -239,6 +241,15 @@ def search_architecture(
         linear_init: ``realization`` starts the first seed of each linear rung from
             :func:`realize_linear` of the probe (when it is exact); ``random`` uses random starts
             only, as the paper does.
+        attempt_share: one training run may use at most this share of the budget left when it
+            starts (runs usually end sooner, at exactness or on a plateau), so that one slow
+            rung cannot starve the larger ones after it.
+        retry_above: the next seed of an architecture is tried only if a random start before
+            it reached this validation accuracy (or the only one before was the realisation); a
+            rung whose first random start is far off moves on at once.
+        rounds: walks of the ladder at most while budget is left (only the first without a
+            budget). Later walks skip linear rungs, use fresh seeds, and let runs train past
+            ``config.warm_steps`` even when far from exact (slow but steady learners).
 
     Returns:
         The result, with the attempts made and the probe used.
@@ -250,11 +261,59 @@ def search_architecture(
         probe = probe_linearity(*train)
         ladder = default_ladder(probe)
     result = SearchResult(best=None, architecture=None, probe=probe)
+    base = config or TrainConfig()
+    walks = [
+        (ladder, base, seed),
+        *(
+            (
+                [a for a in ladder if not a.is_linear],
+                replace(base, warm_accuracy=0.0),
+                seed + k * seeds_per_architecture,
+            )
+            for k in range(1, rounds if deadline is not None else 1)
+        ),
+    ]
+    for rungs, walk_config, walk_seed in walks:
+        found = _walk(
+            rungs, train, val, result, probe=probe, seed=walk_seed,
+            seeds=seeds_per_architecture, config=walk_config, deadline=deadline,
+            on_attempt=on_attempt, linear_init=linear_init, attempt_share=attempt_share,
+            retry_above=retry_above,
+        )  # fmt: skip
+        if found or (deadline is not None and time.monotonic() > deadline):
+            break
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _walk(
+    ladder: Sequence[RNNArchitecture],
+    train: tuple[IntArray, IntArray],
+    val: tuple[IntArray, IntArray],
+    result: SearchResult,
+    *,
+    probe: LinearProbe | None,
+    seed: int,
+    seeds: int,
+    config: TrainConfig,
+    deadline: float | None,
+    on_attempt: Callable[[Attempt], None] | None,
+    linear_init: str,
+    attempt_share: float,
+    retry_above: float,
+) -> bool:
+    """One walk of the ladder (see :func:`search_architecture`); True at an exact network.
+
+    Linear rungs are cheap and learn running sums slowly from random starts, so they are never
+    abandoned at ``config.warm_steps``.
+    """
     for architecture in ladder:
-        for offset in range(seeds_per_architecture):
+        close, realised = False, False
+        for offset in range(seeds):
             if deadline is not None and time.monotonic() > deadline:
-                result.seconds = time.monotonic() - started
-                return result
+                return False
+            if offset and not close and not (offset == 1 and realised):
+                break
             initial = None
             if (
                 linear_init == "realization"
@@ -264,20 +323,22 @@ def search_architecture(
                 and offset == 0
             ):
                 initial = realize_linear(probe, architecture.hidden_dim, seed=seed)
+            now = time.monotonic()
+            cap = None if deadline is None else now + attempt_share * (deadline - now)
             trained = train_rnn(
-                architecture, train, val, seed=seed + offset, config=config, deadline=deadline,
-                initial=initial,
+                architecture, train, val, seed=seed + offset, deadline=cap, initial=initial,
+                config=replace(config, warm_accuracy=0.0) if architecture.is_linear else config,
             )  # fmt: skip
             attempt = Attempt(
                 architecture, trained.seed, trained.accuracy, trained.steps, trained.seconds
             )
             result.attempts.append(attempt)
+            realised = realised or initial is not None
+            close = close or (initial is None and trained.accuracy >= retry_above)
             if on_attempt is not None:
                 on_attempt(attempt)
             if result.best is None or trained.accuracy > result.best.accuracy:
                 result.best, result.architecture = trained, architecture
             if trained.is_perfect:
-                result.seconds = time.monotonic() - started
-                return result
-    result.seconds = time.monotonic() - started
-    return result
+                return True
+    return False

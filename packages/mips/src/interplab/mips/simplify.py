@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .rnn import GeneralRNN, hidden_states, predict
+from .rnn import Adam, GeneralRNN, hidden_states, predict
 from .sequences import IntArray
 
 __all__ = [
@@ -339,7 +339,7 @@ def quantize_and_retrain(
         return out
     x = torch.from_numpy(inputs).float()
     y = torch.from_numpy(outputs).float()
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    optimizer = Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     for step in range(1, max_steps + 1):
         index = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=generator)

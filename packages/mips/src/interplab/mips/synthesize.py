@@ -217,10 +217,11 @@ def synthesize(
     machine: StateMachine | None = None
     has_machine = False
     for route_name in cfg.routes:
-        if route_name in ("bits", "fsm") and not has_machine:
-            machine, has_machine = read_machine(model, x_states, y_states), True
         remaining = 60.0 if deadline is None else max(5.0, deadline - time.monotonic())
         budget = min(60.0, remaining / 2)
+        if route_name in ("bits", "fsm") and not has_machine:
+            until = time.monotonic() + budget
+            machine, has_machine = read_machine(model, x_states, y_states, deadline=until), True
         if route_name == "lattice":
             route = lattice_route(model, x_states, y_states, time_budget_s=budget)
         elif route_name == "window":

@@ -52,7 +52,12 @@ def _as_table(name: str, table: np.ndarray, target: np.ndarray, columns: tuple[i
 
 
 def read_machine(
-    model: GeneralRNN, inputs: IntArray, outputs: IntArray, *, max_states: int = 512
+    model: GeneralRNN,
+    inputs: IntArray,
+    outputs: IntArray,
+    *,
+    max_states: int = 512,
+    deadline: float | None = None,
 ) -> StateMachine | None:
     """The minimal machine behind the network's hidden states, or ``None``.
 
@@ -66,6 +71,8 @@ def read_machine(
         inputs: int64 ``(N, L, d_in)``.
         outputs: int64 ``(N, L, d_out)``.
         max_states: largest machine accepted.
+        deadline: ``time.monotonic()`` after which the extractors stop refining (``None``
+            if they may take as long as they need).
 
     Returns:
         The machine, or ``None``.
@@ -80,8 +87,12 @@ def read_machine(
         partial(
             extract_state_machine_by_behaviour,
             hidden, inputs, outputs, rollout=rollout_fn(model), step=step, read=read,
+            deadline=deadline,
         ),
-        partial(extract_state_machine, hidden, inputs, outputs, step=step, read=read),
+        partial(
+            extract_state_machine, hidden, inputs, outputs, step=step, read=read,
+            deadline=deadline,
+        ),
     ]  # fmt: skip
     for extract in extractors:
         machine = extract()
@@ -120,7 +131,7 @@ def fsm_route(
     deadline = started + time_budget_s
     result = RouteResult("fsm")
     if machine is None:
-        machine = read_machine(model, inputs, outputs)
+        machine = read_machine(model, inputs, outputs, deadline=deadline)
     if machine is None:
         result.reason = "no small machine behind the hidden states reproduces the data"
         result.seconds = time.monotonic() - started

@@ -14,6 +14,7 @@ states, ``S`` input symbols.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -316,6 +317,7 @@ def extract_state_machine(
     read: ReadFn,
     resolutions: Sequence[float] = (0.3, 0.1, 0.03, 0.01, 0.003),
     max_states: int = 3000,
+    deadline: float | None = None,
 ) -> StateMachine | None:
     """Minimal machine read off the hidden states, at the coarsest grid that fits the data.
 
@@ -329,6 +331,7 @@ def extract_state_machine(
         resolutions: grid cell sizes, as fractions of the largest absolute hidden value,
             tried coarse to fine.
         max_states: give up on a grid with more cells than this.
+        deadline: ``time.monotonic()`` after which no finer grid is tried.
 
     Returns:
         The first minimal machine that reproduces ``outputs`` exactly, or ``None``.
@@ -339,6 +342,8 @@ def extract_state_machine(
     symbol_index = symbol_index.reshape(inputs.shape[:2])
     scale = max(float(np.abs(hidden).max(initial=0.0)), 1e-9)
     for resolution in resolutions:
+        if deadline is not None and time.monotonic() > deadline:
+            return None
         machine = _machine_at_resolution(
             hidden, outputs, symbols, symbol_index, step, read, resolution * scale, max_states
         )
@@ -383,6 +388,7 @@ def extract_state_machine_by_behaviour(
     max_probes: int = 256,
     max_unique_states: int = 3000,
     seed: int = 0,
+    deadline: float | None = None,
 ) -> StateMachine | None:
     """Minimal machine whose states are hidden states that behave alike (Nerode-style).
 
@@ -404,6 +410,7 @@ def extract_state_machine_by_behaviour(
         max_probes: continuations per horizon at most.
         max_unique_states: use only the leading sequences whose distinct states fit this.
         seed: seed of sampled continuations.
+        deadline: ``time.monotonic()`` after which no longer horizon is tried.
 
     Returns:
         The first machine that reproduces the data it was built from, minimised; or ``None``.
@@ -427,6 +434,8 @@ def extract_state_machine_by_behaviour(
     symbol_index = symbol_index.reshape(used, length)
     traj = np.concatenate([np.full((used, 1), where[0]), where[1:].reshape(used, length)], axis=1)
     for horizon in horizons:
+        if deadline is not None and time.monotonic() > deadline:
+            return None
         probes = _probes(symbols, horizon, max_probes, seed)
         signature = rollout(reps, probes).reshape(len(reps), -1)
         _, classes = np.unique(signature, axis=0, return_inverse=True)
