@@ -7,8 +7,7 @@ Names are imported lazily (so ``import interplab.core`` and the CLI stay fast)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interplab.core.lazy import lazy_exports
 
 __all__ = [
     "Analysis",
@@ -51,11 +50,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interplab.core' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

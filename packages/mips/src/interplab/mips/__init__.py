@@ -7,8 +7,7 @@ Names load on first use, so ``import interplab.mips`` (and the CLI) does not imp
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interplab.core.lazy import lazy_exports
 
 __all__ = [
     "SynthesisResult",
@@ -31,13 +30,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'interplab.mips' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

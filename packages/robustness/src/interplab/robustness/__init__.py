@@ -12,8 +12,7 @@ Lad, Gurnee & Tegmark 2024, "The Remarkable Robustness of LLMs: Stages of Infere
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interplab.core.lazy import lazy_exports
 
 __all__ = [
     "ZOO",
@@ -78,11 +77,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interplab.robustness' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

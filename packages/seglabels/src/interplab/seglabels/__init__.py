@@ -11,8 +11,7 @@ model" (arXiv 2307.05080). Legend: N images, K classes, H×W pixels; ``labels`` 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interplab.core.lazy import lazy_exports
 
 __all__ = [
     "CLASS_NAMES",
@@ -65,12 +64,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that `interplab --help` (which loads this package's CLI) imports no numpy.
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interplab.seglabels' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)
