@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from interplab.core.analysis import Analysis, AnalysisConfig, RunContext
+from interplab.core.analysis import Analysis, RunContext
 from interplab.core.records import ExperimentRecord, MetricSpec
-from interplab.seglabels.analyses import METHODS
+from interplab.seglabels.analyses import METHODS, SceneDataConfig
 
 if TYPE_CHECKING:
     from interplab.core.cache import Cache
@@ -29,23 +29,13 @@ __all__ = ["RobustnessOfSegmenters", "RobustnessOfSegmentersConfig"]
 Stage = Literal["layer1", "layer2", "layer3", "layer4"]
 
 
-class RobustnessOfSegmentersConfig(AnalysisConfig):
-    """Config of ``compose.robustness-of-segmenters``."""
+class RobustnessOfSegmentersConfig(SceneDataConfig):
+    """Config of ``compose.robustness-of-segmenters`` (data and error rates as seglabels')."""
 
     n_images: int = Field(default=96, ge=8)
     """Procedural street scenes to generate (all are scored, each out of sample)."""
     size: int = Field(default=64, ge=32)
     """Image height and width in pixels (a multiple of 32: the encoders downsample 32-fold)."""
-    drop_sky: float = Field(default=0.10, ge=0, le=1)
-    """Probability that an image's sky is unlabeled."""
-    drop_car: float = Field(default=0.10, ge=0, le=1)
-    """Probability that an image's cars are unlabeled."""
-    shift_sky: float = Field(default=0.05, ge=0, le=1)
-    """Probability that an image's sky outline is deformed."""
-    shift_car: float = Field(default=0.05, ge=0, le=1)
-    """Probability that an image's car outlines are deformed."""
-    swap_sky_car: float = Field(default=0.05, ge=0, le=1)
-    """Probability that an image's sky and car labels are exchanged."""
     architectures: tuple[Literal["fpn", "deeplabv3plus"], ...] = Field(
         default=("fpn", "deeplabv3plus"), min_length=1
     )
@@ -170,23 +160,11 @@ class RobustnessOfSegmenters(Analysis):
             out_of_fold_probs,
             site_metrics,
         )
-        from interplab.core.hashing import digest_tensors
-        from interplab.seglabels.corrupt import ErrorRates, inject_label_errors
-        from interplab.seglabels.data import make_street_scenes
         from interplab.seglabels.models import SegmenterSpec
 
         assert isinstance(config, RobustnessOfSegmentersConfig)
-        scenes = make_street_scenes(config.n_images, size=config.size, seed=ctx.seed)
-        rates = ErrorRates(
-            drop_sky=config.drop_sky, drop_car=config.drop_car, shift_sky=config.shift_sky,
-            shift_car=config.shift_car, swap_sky_car=config.swap_sky_car,
-        )  # fmt: skip
-        injected = inject_label_errors(scenes.labels, seed=ctx.seed, rates=rates)
+        scenes, injected, inputs = config.make_data(ctx.seed)
         n_classes = len(scenes.class_names)
-        inputs = {
-            "images": digest_tensors({"images": scenes.images}),
-            "labels": digest_tensors({"labels": injected.labels}),
-        }
         base_rate = float(injected.is_mislabeled.mean())
         headline = f"compose.auprc_{config.methods[0]}"
         rows: list[dict[str, Any]] = []

@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -19,7 +19,11 @@ from interplab.core.analysis import Analysis, AnalysisConfig, RunContext
 from interplab.core.hashing import digest_tensors
 from interplab.core.records import ExperimentRecord, Metric, MetricSpec
 
-__all__ = ["Benchmark", "BenchmarkConfig", "ScoreDataset", "ScoreDatasetConfig"]
+if TYPE_CHECKING:
+    from interplab.seglabels.corrupt import InjectedErrors
+    from interplab.seglabels.data import StreetScenes
+
+__all__ = ["Benchmark", "BenchmarkConfig", "SceneDataConfig", "ScoreDataset", "ScoreDatasetConfig"]
 
 METHODS = (
     "softmin", "class_balanced_softmin", "num_pixel_issues", "percentile", "below_threshold",
@@ -35,18 +39,45 @@ _EVAL = {
 }  # fmt: skip
 
 
-class BenchmarkConfig(AnalysisConfig):
-    """Config of ``seglabels.benchmark``."""
+class SceneDataConfig(AnalysisConfig):
+    """Procedural street scenes with the paper's annotation errors injected (rates as fields)."""
 
     n_images: int = Field(default=48, ge=8)
     """Procedural street scenes to generate."""
     size: int = Field(default=64, ge=32)
     """Image height and width in pixels."""
     drop_sky: float = Field(default=0.10, ge=0, le=1)
+    """Probability that an image's sky is unlabeled."""
     drop_car: float = Field(default=0.10, ge=0, le=1)
+    """Probability that an image's cars are unlabeled."""
     shift_sky: float = Field(default=0.05, ge=0, le=1)
+    """Probability that an image's sky outline is deformed."""
     shift_car: float = Field(default=0.05, ge=0, le=1)
+    """Probability that an image's car outlines are deformed."""
     swap_sky_car: float = Field(default=0.05, ge=0, le=1)
+    """Probability that an image's sky and car labels are exchanged."""
+
+    def make_data(self, seed: int) -> tuple[StreetScenes, InjectedErrors, dict[str, str]]:
+        """The scenes, their injected errors, and the content hashes of images and given labels."""
+        from interplab.seglabels.corrupt import ErrorRates, inject_label_errors
+        from interplab.seglabels.data import make_street_scenes
+
+        scenes = make_street_scenes(self.n_images, size=self.size, seed=seed)
+        rates = ErrorRates(
+            drop_sky=self.drop_sky, drop_car=self.drop_car, shift_sky=self.shift_sky,
+            shift_car=self.shift_car, swap_sky_car=self.swap_sky_car,
+        )  # fmt: skip
+        injected = inject_label_errors(scenes.labels, seed=seed, rates=rates)
+        inputs = {
+            "images": digest_tensors({"images": scenes.images}),
+            "labels": digest_tensors({"labels": injected.labels}),
+        }
+        return scenes, injected, inputs
+
+
+class BenchmarkConfig(SceneDataConfig):
+    """Config of ``seglabels.benchmark``."""
+
     architectures: tuple[Literal["deeplabv3plus", "fpn"], ...] = ("deeplabv3plus", "fpn")
     encoder: str = "resnet18"
     decoder_channels: int = Field(default=64, ge=8)
@@ -84,25 +115,14 @@ class Benchmark(Analysis):
 
     def run(self, config: Any, ctx: RunContext) -> Iterator[ExperimentRecord]:
         """Data → errors → models → scores → evaluation, one record per (model, method)."""
-        from interplab.seglabels.corrupt import ErrorRates, inject_label_errors
-        from interplab.seglabels.data import make_street_scenes
         from interplab.seglabels.evaluate import evaluate_by_kind, mean_iou
         from interplab.seglabels.models import SegmenterSpec, cross_val_pred_probs
         from interplab.seglabels.plots import pr_curves, worst_images
         from interplab.seglabels.scores import image_scores
 
         assert isinstance(config, BenchmarkConfig)
-        scenes = make_street_scenes(config.n_images, size=config.size, seed=ctx.seed)
-        rates = ErrorRates(
-            drop_sky=config.drop_sky, drop_car=config.drop_car, shift_sky=config.shift_sky,
-            shift_car=config.shift_car, swap_sky_car=config.swap_sky_car,
-        )  # fmt: skip
-        injected = inject_label_errors(scenes.labels, seed=ctx.seed, rates=rates)
+        scenes, injected, inputs = config.make_data(ctx.seed)
         n_classes = len(scenes.class_names)
-        inputs = {
-            "images": digest_tensors({"images": scenes.images}),
-            "labels": digest_tensors({"labels": injected.labels}),
-        }
         captions = [", ".join(kinds) for kinds in injected.kinds]
         for arch in config.architectures:
             spec = SegmenterSpec(
