@@ -13,7 +13,7 @@ from interplab.core.errors import ConfigError
 if TYPE_CHECKING:
     from interplab.robustness.tokens import TokenSet
 
-__all__ = ["ModelTokensConfig", "load_model_and_tokens"]
+__all__ = ["ModelTokensConfig", "input_digests", "load_model_and_tokens"]
 
 
 class ModelTokensConfig(AnalysisConfig):
@@ -66,3 +66,19 @@ def load_model_and_tokens(config: ModelTokensConfig, ctx: RunContext) -> tuple[A
         batch_size=config.batch_size,
     )
     return model, tokens
+
+
+def input_digests(model: Any, tokens: TokenSet | None = None) -> dict[str, str]:
+    """Content hashes of the model's weights and (if given) the token ids and masks.
+
+    Records carry them as ``inputs``, so runs on the same model and tokens join across analyses.
+    """
+    from interplab.core.hashing import digest_tensors
+
+    inputs = {"model": digest_tensors(model.state_dict())}
+    if tokens is not None:
+        inputs["tokens"] = digest_tensors(
+            {f"{i}.ids": b.ids for i, b in enumerate(tokens)}
+            | {f"{i}.mask": b.mask for i, b in enumerate(tokens)}
+        )
+    return inputs

@@ -12,7 +12,11 @@ from pydantic import model_validator
 
 from interplab.core.analysis import AnalysisConfig, RunContext
 from interplab.core.records import Artifact
-from interplab.robustness.analyses._inputs import ModelTokensConfig, load_model_and_tokens
+from interplab.robustness.analyses._inputs import (
+    ModelTokensConfig,
+    input_digests,
+    load_model_and_tokens,
+)
 
 __all__ = [
     "ModelsConfig",
@@ -84,29 +88,19 @@ def each_model_and_tokens(
     config: StageConfig, ctx: RunContext
 ) -> Iterator[tuple[str, Any, Any, dict[str, str]]]:
     """``(name, model, tokens, inputs)`` for every model of ``config``, one at a time."""
-    from interplab.core.hashing import digest_tensors
-
     for name in config.model_names:
         one = config.model_copy(update={"model": name, "models": ()})
         model, tokens = load_model_and_tokens(one, ctx)
-        inputs = {
-            "model": digest_tensors(model.state_dict()),
-            "tokens": digest_tensors(
-                {f"{i}.ids": b.ids for i, b in enumerate(tokens)}
-                | {f"{i}.mask": b.mask for i, b in enumerate(tokens)}
-            ),
-        }
-        yield name, model, tokens, inputs
+        yield name, model, tokens, input_digests(model, tokens)
 
 
 def each_model(config: ModelsConfig, ctx: RunContext) -> Iterator[tuple[str, Any, dict[str, str]]]:
     """``(name, model, inputs)`` for every model of ``config``, one at a time."""
-    from interplab.core.hashing import digest_tensors
     from interplab.robustness.models import load_model
 
     for name in config.model_names:
         model = load_model(name, device=ctx.device, cache=ctx.cache, progress=ctx.progress)
-        yield name, model, {"model": digest_tensors(model.state_dict())}
+        yield name, model, input_digests(model)
 
 
 def finite(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -21,7 +21,11 @@ from pydantic import Field, model_validator
 from interplab.core.analysis import Analysis, RunContext
 from interplab.core.errors import ConfigError
 from interplab.core.records import ExperimentRecord, MetricSpec
-from interplab.robustness.analyses._inputs import ModelTokensConfig, load_model_and_tokens
+from interplab.robustness.analyses._inputs import (
+    ModelTokensConfig,
+    input_digests,
+    load_model_and_tokens,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,7 +141,6 @@ class LayerSweep(Analysis):
         """Sweep each model, yield one record per intervention, then the summary."""
         import pandas as pd
 
-        from interplab.core.hashing import digest_tensors
         from interplab.robustness.plots import plot_sweep
         from interplab.robustness.sweep import layer_sweep
 
@@ -167,13 +170,7 @@ class LayerSweep(Analysis):
                 seed=ctx.seed,
                 progress=ctx.progress,
             )
-            inputs = {
-                "model": digest_tensors(model.state_dict()),
-                "tokens": digest_tensors(
-                    {f"{i}.ids": b.ids for i, b in enumerate(tokens)}
-                    | {f"{i}.mask": b.mask for i, b in enumerate(tokens)}
-                ),
-            }
+            inputs = input_digests(model, tokens)
             for row in frame.to_dict("records"):
                 key = f"{_slug(name)}-{row['intervention']}" if multi else row["intervention"]
                 yield ctx.record(
