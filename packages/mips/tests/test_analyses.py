@@ -59,3 +59,14 @@ def test_unknown_task_names_fail_with_a_suggestion(tmp_path: Path) -> None:
     config = MipsSynthesisConfig(task="Sum_Al")
     with pytest.raises(ConfigError, match="Did you mean 'Sum_All'"):
         list(MipsSynthesis().run(config, context(tmp_path, config)))
+
+
+def test_simplify_steps_reach_the_pipeline_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    config = MipsSynthesisConfig(
+        task="Bitwise_Not", n_train=500, time_budget_s=30, simplify_steps=("debias", "quantize")
+    )
+    (record,) = list(MipsSynthesis().run(config, context(tmp_path, config)))
+    steps = record.params["simplification"]
+    assert [s.split(":")[0] for s in steps] == ["debias", "quantize"]
+    with pytest.raises(ValueError, match="unknown simplifier 'hammer'; use some of"):
+        MipsSynthesisConfig(simplify_steps=("whiten", "hammer"))

@@ -165,8 +165,8 @@ def test_chain_tries_linear_then_boolean_then_enumeration() -> None:
 
 
 def test_chain_rejects_unknown_backends() -> None:
-    with pytest.raises(ValueError, match="unknown regression backend 'pysr'"):
-        fit_expression(grid(range(2)), np.array([0, 1]), backends=("pysr",))
+    with pytest.raises(ValueError, match="unknown regression backend 'gplearn'"):
+        fit_expression(grid(range(2)), np.array([0, 1]), backends=("linear", "gplearn"))
 
 
 def test_pysr_is_optional_and_says_why_it_is_off(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,7 +108,7 @@ def test_simplify_turns_a_leaky_running_sum_into_an_exact_integrator(task_data: 
     (x, y), _ = task_data("Sum_All", 1200)
     assert np.array_equal(predict(model, x), y)
     simplified, steps = simplify_rnn(model, x, y)
-    assert [s.name for s in steps] == ["whiten", "jordan", "debias", "quantize"]
+    assert [s.name for s in steps] == ["whiten", "jordan", "toeplitz", "debias", "quantize"]
     assert steps[-1].is_applied
     w = simplified.f[0].weight.detach().numpy()
     assert np.abs(w[0, 0]) == 1.0 and np.abs(w[0, 1]) == 1.0
@@ -117,5 +117,5 @@ def test_simplify_turns_a_leaky_running_sum_into_an_exact_integrator(task_data: 
 
 def test_unknown_simplifier_is_rejected() -> None:
     model = linear_rnn([[1.0]], [1.0], [0.0], [1.0], 0.0)
-    with pytest.raises(ValueError, match="unknown simplifier 'toeplitz'"):
-        simplify_rnn(model, inputs(), steps=("toeplitz",))
+    with pytest.raises(ValueError, match=r"unknown simplifier 'hammer'; use some of .*'l1'"):
+        simplify_rnn(model, inputs(), steps=("whiten", "hammer"))

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from interplab.core.analysis import Analysis, AnalysisConfig, RunContext
 from interplab.core.cache import Cache
@@ -35,6 +35,22 @@ class MipsSynthesisConfig(AnalysisConfig):
     """Rough wall-clock budget per task for search and extraction; None means unlimited."""
     max_exhaustive: int = Field(default=2**20, ge=0)
     """Enumerate a task's input space when it has at most this many sequences."""
+    simplify_steps: tuple[str, ...] | None = None
+    """Simplifier chain, in order, e.g. ``["l1", "whiten", "jordan", "toeplitz", "debias",
+    "quantize"]``; None means the default chain (no L1 sweep)."""
+
+    @field_validator("simplify_steps")
+    @classmethod
+    def _known_steps(cls, steps: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        from .simplify import STEPS
+
+        unknown = [s for s in steps or () if s not in STEPS]
+        if unknown:
+            raise ConfigError(
+                f"simplify_steps has the unknown simplifier {unknown[0]!r}; use some of "
+                f"{list(STEPS)}."
+            )
+        return steps
 
 
 def task_names(spec: str) -> list[str]:
@@ -111,6 +127,8 @@ class MipsSynthesis(Analysis):
                 "seed": ctx.seed, "budget": config.time_budget_s,
                 "max_exhaustive": config.max_exhaustive, "v": 1,
             }  # fmt: skip
+            if config.simplify_steps is not None:  # keys of default runs stay as they were
+                key["simplify_steps"] = list(config.simplify_steps)
             summary: dict[str, Any] = ctx.cache.get_or_compute(
                 key, partial(_summarise, task, n_sequences, config, ctx.seed)
             )
@@ -133,11 +151,14 @@ def _summarise(
     task: Any, n_sequences: int, config: MipsSynthesisConfig, seed: int
 ) -> dict[str, Any]:
     """Run the pipeline on one task; return JSON values (metrics, params, source)."""
-    from interplab.mips.synthesize import synthesize_task
+    from interplab.mips.synthesize import SynthesisConfig, synthesize_task
 
+    synthesis = SynthesisConfig()
+    if config.simplify_steps is not None:
+        synthesis = SynthesisConfig(simplify_steps=config.simplify_steps)
     result = synthesize_task(
         task, n_sequences=n_sequences, seed=seed, time_budget_s=config.time_budget_s,
-        progress=False, max_exhaustive=config.max_exhaustive,
+        progress=False, max_exhaustive=config.max_exhaustive, config=synthesis,
     )  # fmt: skip
     check = result.verification
 

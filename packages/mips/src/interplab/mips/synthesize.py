@@ -37,7 +37,7 @@ from .routes import (
 )
 from .search import Attempt, SearchResult, search_architecture
 from .sequences import as_sequences, check_pair
-from .simplify import SimplifyStep, simplify_rnn
+from .simplify import DEFAULT_STEPS, SimplifyStep, simplify_rnn
 from .states.fsm import StateMachine
 from .tasks import Task
 from .verify import VerificationReport, count_mismatches, verify_program
@@ -68,6 +68,9 @@ class SynthesisConfig:
     linear_init: Literal["realization", "random"] = "realization"
     """Start linear candidates from the least-squares minimal realisation (fast) or at random
     (the paper's way; see :func:`~interplab.mips.search.search_architecture`)."""
+    simplify_steps: tuple[str, ...] = DEFAULT_STEPS
+    """Simplifiers applied to the network, in order (see
+    :func:`~interplab.mips.simplify.simplify_rnn`); add ``"l1"`` first for the L1 sweep."""
 
 
 @dataclass
@@ -204,7 +207,9 @@ def synthesize(
         timings["total"] = time.monotonic() - started
         return result
     tick = time.monotonic()
-    model, steps = simplify_rnn(search.best.model, x_train[:2000], y_train[:2000], seed=seed)
+    model, steps = simplify_rnn(
+        search.best.model, x_train[:2000], y_train[:2000], steps=cfg.simplify_steps, seed=seed
+    )
     result.simplification = steps
     timings["simplify"] = time.monotonic() - tick
     report(

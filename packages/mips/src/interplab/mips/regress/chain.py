@@ -2,8 +2,9 @@
 
 Every backend returns an exact expression or nothing, so the chain stops at the first that
 answers; the answer is re-checked on every row before it is returned. PySR is an optional
-backend that runs only where Julia and the ``pysr`` package are both present
-(:mod:`interplab.mips.regress.pysr`); it is never required.
+backend (:mod:`interplab.mips.regress.pysr`): it joins the default chain, last, only where
+Julia and the ``pysr`` package are both present (:func:`default_backends`); asking for it
+elsewhere raises an error that says what to install.
 
 Shapes: ``R`` rows, ``k`` variables.
 """
@@ -20,11 +21,19 @@ from .boolean import fit_boolean
 from .enumerate import Grammar, enumerate_expression
 from .expr import EvaluationError, Expr, evaluate
 from .linear import fit_linear
+from .pysr import fit_pysr, pysr_status, require_pysr
 
-__all__ = ["BACKENDS", "Fit", "fit_expression"]
+__all__ = ["BACKENDS", "OPTIONAL_BACKENDS", "Fit", "default_backends", "fit_expression"]
 
 BACKENDS = ("linear", "boolean", "enumerate")
-"""Backend names, in the order the chain tries them."""
+"""The built-in backends (always available), in the order the chain tries them."""
+OPTIONAL_BACKENDS = ("pysr",)
+"""Backends that need extra software (:func:`~interplab.mips.regress.pysr.pysr_status`)."""
+
+
+def default_backends() -> tuple[str, ...]:
+    """:data:`BACKENDS`, then ``pysr`` where it can run here."""
+    return (*BACKENDS, "pysr") if pysr_status()[0] else BACKENDS
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ class Fit:
 
     expr: Expr
     backend: str
-    """``linear`` (the paper's LR), ``boolean`` (BR) or ``enumerate`` (SR)."""
+    """``linear`` (the paper's LR), ``boolean`` (BR), ``enumerate`` or ``pysr`` (SR)."""
     seconds: float
 
 
@@ -41,7 +50,7 @@ def fit_expression(
     table: np.ndarray,
     target: np.ndarray,
     *,
-    backends: Sequence[str] = BACKENDS,
+    backends: Sequence[str] | None = None,
     grammar: Grammar | None = None,
     time_budget_s: float = 10.0,
 ) -> Fit | None:
@@ -50,27 +59,36 @@ def fit_expression(
     Args:
         table: int64 ``(R, k)`` variables (e.g. previous state and input).
         target: int64 ``(R,)`` values to explain (e.g. one coordinate of the next state).
-        backends: names from :data:`BACKENDS`, in the order to try.
+        backends: names from :data:`BACKENDS` and :data:`OPTIONAL_BACKENDS`, in the order to
+            try; ``None`` means :func:`default_backends`.
         grammar: leaves and operators of the enumerator.
-        time_budget_s: budget of the enumerator.
+        time_budget_s: budget of the enumerator (and of PySR).
 
     Returns:
         The fit, or ``None`` if no backend found an exact expression.
 
     Raises:
         ValueError: an unknown backend name.
+        PySRUnavailableError: ``pysr`` was asked for where it cannot run (the message says
+            why and what to install).
     """
-    unknown = [b for b in backends if b not in BACKENDS]
+    order = default_backends() if backends is None else tuple(backends)
+    known = BACKENDS + OPTIONAL_BACKENDS
+    unknown = [b for b in order if b not in known]
     if unknown:
-        raise ValueError(f"unknown regression backend {unknown[0]!r}; use some of {BACKENDS}.")
-    for backend in backends:
+        raise ValueError(f"unknown regression backend {unknown[0]!r}; use some of {known}.")
+    if "pysr" in order:
+        require_pysr()
+    for backend in order:
         started = time.monotonic()
         if backend == "linear":
             expr = fit_linear(table, target)
         elif backend == "boolean":
             expr = fit_boolean(table, target)
-        else:
+        elif backend == "enumerate":
             expr = enumerate_expression(table, target, grammar=grammar, time_budget_s=time_budget_s)
+        else:
+            expr = fit_pysr(table, target, time_budget_s=time_budget_s)
         if expr is None:
             continue
         try:
