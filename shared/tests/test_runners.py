@@ -139,8 +139,14 @@ def test_ctrl_c_marks_running_records_interrupted(tmp_path: Path, runner: str) -
     url = f"sqlite:///{tmp_path}/store.db"
     env = {**os.environ, "INTERPLAB_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
     args = ["run", str(spec), "--store", url, "--runner", runner, "--workers", "1", "--no-report"]
+    # Ctrl-C as in a terminal: a shell starts background jobs with SIGINT ignored, and Python
+    # keeps an inherited SIG_IGN, so the child restores the default handler first.
+    child = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from interplab.core.cli import main; main()"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from interplab.core.cli import main; main()", *args],
+        [sys.executable, "-c", child, *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
