@@ -34,7 +34,7 @@ def postgres_url() -> Iterator[str]:
     from psycopg import sql
     from sqlalchemy.engine import make_url
 
-    url = os.environ.get("INTERPLAB_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    url = os.environ.get("INTERPLAB_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL  # "" = unset
     libpq_url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)  # psycopg wants libpq's
     try:
         admin = psycopg.connect(libpq_url, connect_timeout=3, autocommit=True)
