@@ -50,3 +50,29 @@ def test_command_runs_tasks_through_the_runner_and_prints_the_paper_columns(
     assert "**Solved 2 of 2**" in markdown and "| Prev1 |" in markdown
     rerun = CliRunner().invoke(app, [*args, "--budget", "60"])
     assert rerun.exit_code == 0 and "skipped" in rerun.output  # already stored: not run again
+
+
+def test_unknown_simplifier_in_the_command_is_a_clear_error(home: Path) -> None:
+    args = ["mips", "benchmark", "--tasks", "Prev1", "--simplify", "whiten,jnf"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "'jnf'" in result.output and "toeplitz" in result.output
+
+
+def test_simplify_option_changes_the_runs_only_when_given() -> None:
+    default = plan_tasks(benchmark_spec("Prev1"))
+    with_l1 = plan_tasks(benchmark_spec("Prev1", simplify_steps=["l1", "whiten", "quantize"]))
+    assert default[0].config.get("simplify_steps") is None
+    assert with_l1[0].config["simplify_steps"] == ["l1", "whiten", "quantize"]
+    assert with_l1[0].run_id != default[0].run_id  # stored default results are not reused
+
+
+@pytest.mark.timeout(300)
+def test_command_with_an_l1_chain_solves_and_records_the_chain(home: Path) -> None:
+    steps = "l1,whiten,jordan,toeplitz,debias,quantize"
+    args = ["mips", "benchmark", "--tasks", "Prev1", "--runner", "local", "--budget", "60"]
+    result = CliRunner().invoke(app, [*args, "--simplify", steps])
+    assert result.exit_code == 0, result.output
+    (record,) = Store(f"sqlite:///{home / 'store.db'}").query(experiment="mips-benchmark")
+    assert benchmark_table([record]).solved.all()
+    assert record.params["simplify_steps"] == steps.split(",")

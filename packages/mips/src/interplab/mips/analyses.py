@@ -42,15 +42,23 @@ class MipsSynthesisConfig(AnalysisConfig):
     @field_validator("simplify_steps")
     @classmethod
     def _known_steps(cls, steps: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        from .simplify import STEPS
+        return None if steps is None else check_simplify_steps(steps)
 
-        unknown = [s for s in steps or () if s not in STEPS]
-        if unknown:
-            raise ConfigError(
-                f"simplify_steps has the unknown simplifier {unknown[0]!r}; use some of "
-                f"{list(STEPS)}."
-            )
-        return steps
+
+def check_simplify_steps(steps: Sequence[str]) -> tuple[str, ...]:
+    """``steps`` as a tuple, every name a known simplifier.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the known ones).
+    """
+    from .simplify import STEPS
+
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ConfigError(
+            f"simplify_steps has the unknown simplifier {unknown[0]!r}; use some of {list(STEPS)}."
+        )
+    return tuple(steps)
 
 
 def task_names(spec: str) -> list[str]:

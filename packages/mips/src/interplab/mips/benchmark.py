@@ -28,10 +28,18 @@ def benchmark_spec(
     n_train: int = 18_000,
     seed: int = 0,
     name: str = "mips-benchmark",
+    simplify_steps: Sequence[str] | None = None,
 ) -> ExperimentSpec:
-    """One ``mips.synthesize`` run per task of ``tasks`` (``all`` or comma-separated names)."""
-    from interplab.mips.analyses import task_names
+    """One ``mips.synthesize`` run per task of ``tasks`` (``all`` or comma-separated names).
 
+    ``simplify_steps`` replaces the default simplifier chain (e.g. to add ``l1``); left at None,
+    the runs are the default ones (same run ids, so stored results are reused).
+    """
+    from interplab.mips.analyses import check_simplify_steps, task_names
+
+    config: dict[str, Any] = {"time_budget_s": time_budget_s, "n_train": n_train}
+    if simplify_steps is not None:
+        config["simplify_steps"] = list(check_simplify_steps(simplify_steps))
     return ExperimentSpec(
         name=name,
         description="MIPS on the 62-task benchmark (Michaud et al. 2024, Table 1).",
@@ -41,7 +49,7 @@ def benchmark_spec(
             RunSpec(
                 analysis="mips.synthesize",
                 name="task",
-                config={"time_budget_s": time_budget_s, "n_train": n_train},
+                config=config,
                 sweep={"task": task_names(tasks)},
             )
         ],

@@ -37,6 +37,13 @@ def benchmark(
         Path | None, typer.Option(help="Also write the table as Markdown here.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Rerun tasks the store already has.")] = False,
+    simplify: Annotated[
+        str | None,
+        typer.Option(
+            help="Simplifier chain, comma-separated, replacing the default "
+            "(whiten,jordan,toeplitz,debias,quantize); e.g. add l1 in front."
+        ),
+    ] = None,
 ) -> None:
     """Synthesize and verify a program per task; print the table next to the paper's columns."""
     from rich.console import Console
@@ -46,7 +53,10 @@ def benchmark(
     from interplab.core.runners import run_spec
     from interplab.mips.benchmark import benchmark_spec, benchmark_table, table_markdown
 
-    spec = benchmark_spec(tasks, time_budget_s=budget, n_train=n_train, seed=seed)
+    steps = None if simplify is None else [s.strip() for s in simplify.split(",") if s.strip()]
+    spec = benchmark_spec(
+        tasks, time_budget_s=budget, n_train=n_train, seed=seed, simplify_steps=steps
+    )
     store_url = store or os.environ.get("INTERPLAB_STORE") or default_store_url()
     summary = run_spec(
         spec, store_url=store_url, cache_dir=Cache().root, origin="interplab mips benchmark",
