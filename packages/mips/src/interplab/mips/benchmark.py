@@ -35,11 +35,12 @@ def benchmark_spec(
     ``simplify_steps`` replaces the default simplifier chain (e.g. to add ``l1``); left at None,
     the runs are the default ones (same run ids, so stored results are reused).
     """
-    from interplab.mips.analyses import check_simplify_steps, task_names
+    from interplab.mips.analyses import task_names
+    from interplab.mips.simplify import check_steps
 
     config: dict[str, Any] = {"time_budget_s": time_budget_s, "n_train": n_train}
     if simplify_steps is not None:
-        config["simplify_steps"] = list(check_simplify_steps(simplify_steps))
+        config["simplify_steps"] = list(check_steps(simplify_steps))
     return ExperimentSpec(
         name=name,
         description="MIPS on the 62-task benchmark (Michaud et al. 2024, Table 1).",

@@ -36,6 +36,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "hidden_states",
+    "paper_loss",
     "predict",
     "rnn_accuracy",
     "train_rnn",
@@ -243,11 +244,13 @@ class Adam:
         torch._foreach_addcdiv_(self.params, self.first, denom, value=-step_size)
 
 
+def paper_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """The paper's loss ``½ ln(1 + (ŷ - y)²)``, averaged over every entry."""
+    return 0.5 * torch.log1p((pred - target) ** 2).mean()
+
+
 def _loss(pred: Tensor, target: Tensor, kind: str) -> Tensor:
-    error = pred - target
-    if kind == "mse":
-        return (error**2).mean()
-    return 0.5 * torch.log1p(error**2).mean()
+    return ((pred - target) ** 2).mean() if kind == "mse" else paper_loss(pred, target)
 
 
 @torch.no_grad()

@@ -42,6 +42,7 @@ from .basis import whiten as whiten
 from .chain import DEFAULT_STEPS as DEFAULT_STEPS
 from .chain import STEPS as STEPS
 from .chain import SimplifyStep as SimplifyStep
+from .chain import check_steps as check_steps
 from .chain import simplify_rnn as simplify_rnn
 from .forms import JordanBlock as JordanBlock
 from .forms import companion_basis as companion_basis
@@ -69,6 +70,7 @@ __all__ = [
     "L1Result",
     "SimplifyStep",
     "change_basis",
+    "check_steps",
     "companion_basis",
     "debias",
     "integer_basis",

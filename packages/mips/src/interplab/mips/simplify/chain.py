@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from interplab.core.errors import ConfigError
+
 from ..rnn import GeneralRNN, hidden_states, predict
 from ..sequences import IntArray
 from .basis import change_basis, debias, integrality, whiten
@@ -18,12 +20,24 @@ from .forms import integer_basis, toeplitz_basis
 from .l1 import l1_finetune
 from .quantize import quantize, quantize_and_retrain
 
-__all__ = ["DEFAULT_STEPS", "STEPS", "SimplifyStep", "simplify_rnn"]
+__all__ = ["DEFAULT_STEPS", "STEPS", "SimplifyStep", "check_steps", "simplify_rnn"]
 
 STEPS = ("l1", "whiten", "jordan", "toeplitz", "debias", "quantize")
 """Every simplifier :func:`simplify_rnn` knows, in the paper's order."""
 DEFAULT_STEPS = ("whiten", "jordan", "toeplitz", "debias", "quantize")
 """The default chain: the normalizers, without the (slower) L1 sweep."""
+
+
+def check_steps(steps: Sequence[str]) -> tuple[str, ...]:
+    """``steps`` as a tuple, every name one of :data:`STEPS`.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the known ones).
+    """
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ConfigError(f"unknown simplifier {unknown[0]!r}; use some of {list(STEPS)}.")
+    return tuple(steps)
 
 
 @dataclass(frozen=True)
@@ -116,17 +130,23 @@ def simplify_rnn(
         The simplified network and one :class:`SimplifyStep` per requested step.
 
     Raises:
-        ValueError: an unknown step name.
+        ConfigError: an unknown step name (a ValueError).
     """
-    known: dict[str, Callable[[GeneralRNN], GeneralRNN]] = {
-        "whiten": lambda m: whiten(m, hidden_states(m, inputs).reshape(-1, hidden_dim)),
-        "jordan": lambda m: change_basis(m, integer_basis(m)[0]),
-        "toeplitz": lambda m: change_basis(m, toeplitz_basis(m)),
-        "debias": debias,
+
+    def jordan(m: GeneralRNN) -> tuple[GeneralRNN, str]:
+        basis, form = integer_basis(m)
+        return change_basis(m, basis), f"applied ({form} form)"
+
+    known: dict[str, Callable[[GeneralRNN], tuple[GeneralRNN, str]]] = {
+        "whiten": lambda m: (
+            whiten(m, hidden_states(m, inputs).reshape(-1, hidden_dim)),
+            "applied",
+        ),
+        "jordan": jordan,
+        "toeplitz": lambda m: (change_basis(m, toeplitz_basis(m)), "applied"),
+        "debias": lambda m: (debias(m), "applied"),
     }
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        raise ValueError(f"unknown simplifier {unknown[0]!r}; use some of {list(STEPS)}.")
+    check_steps(steps)
     hidden_dim = model.architecture.hidden_dim
     expected = predict(model, inputs)
     report = []
@@ -142,7 +162,7 @@ def simplify_rnn(
                 expected = predict(current, inputs)
             continue
         try:
-            candidate = known[name](current)
+            candidate, note = known[name](current)
         except (ValueError, np.linalg.LinAlgError, RuntimeError) as error:
             report.append(SimplifyStep(name, False, f"not applicable: {error}"))
             continue
@@ -153,9 +173,6 @@ def simplify_rnn(
         elif name == "toeplitz" and integrality(candidate) > integrality(current) + 1e-4:
             report.append(SimplifyStep(name, False, "undone: weights became less integral"))
         else:
-            note = "applied"
-            if name == "jordan":
-                note = f"applied ({integer_basis(current)[1]} form)"
             report.append(SimplifyStep(name, True, note))
             current = candidate
     return current, report

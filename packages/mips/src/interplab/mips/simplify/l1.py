@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..rnn import Adam, GeneralRNN, predict
+from ..rnn import Adam, GeneralRNN, paper_loss, predict, rnn_accuracy
 from ..sequences import IntArray
 from .retrain import retrain_free
 
@@ -95,7 +95,7 @@ def select_epsilon(runs: Sequence[EpsilonRun]) -> EpsilonRun | None:
 def _penalised_loss(model: GeneralRNN, x: Tensor, y: Tensor, epsilon: float) -> Tensor:
     pred, _ = model(x)
     penalty = sum((p.abs().sum() for p in model.parameters()), torch.zeros(()))
-    return 0.5 * torch.log1p((pred - y) ** 2).mean() + epsilon * penalty
+    return paper_loss(pred, y) + epsilon * penalty
 
 
 def _finetune(
@@ -232,7 +232,7 @@ def l1_finetune(
         )  # fmt: skip
         with torch.no_grad():
             loss = float(_penalised_loss(tuned, *data, epsilon))
-        accuracy = float((predict(tuned, inputs) == outputs).mean())
+        accuracy = rnn_accuracy(tuned, inputs, outputs)
         runs.append(EpsilonRun(epsilon, accuracy, loss, l1_norm(tuned)))
         models[epsilon] = tuned
     chosen = select_epsilon(runs)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..rnn import Adam, GeneralRNN, predict
+from ..rnn import Adam, GeneralRNN, paper_loss, predict
 from ..sequences import IntArray
 
 __all__ = ["retrain_free"]
@@ -73,7 +73,7 @@ def retrain_free(
     for step in range(1, max_steps + 1):
         index = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=generator)
         pred, _ = out(x[index])
-        loss = 0.5 * torch.log1p((pred - y[index]) ** 2).mean()
+        loss = paper_loss(pred, y[index])
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         with torch.no_grad():
