@@ -53,8 +53,12 @@ def main() -> None:
                 + " |"
             )
     print("\n".join(lines))
+    counts = grouped[columns].count().min()  # seeds with a value, per column
+    fewer = [f"{c.removeprefix('seglabels.auprc_')}: {n}" for c, n in counts.items() if n < seeds]
+    note = f" (fewer where a seed has no image of that error type: {', '.join(fewer)})"
     print(
-        f"\n{seeds} seeds; base rate of mislabeled images {base:.2f} (AUPRC of a random ranking)."
+        f"\n{seeds} seeds{note if fewer else ''}; base rate of mislabeled images {base:.2f} "
+        "(AUPRC of a random ranking)."
     )
     if args.figure:
         import matplotlib

@@ -4,13 +4,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from cleanlab.segmentation.filter import find_label_issues as cleanlab_find_label_issues
-from cleanlab.segmentation.rank import get_label_quality_scores, issues_from_scores
+from cleanlab.segmentation.rank import get_label_quality_scores
+from cleanlab.segmentation.rank import issues_from_scores as cleanlab_issues_from_scores
 
 from interplab.core.errors import ConfigError
 from interplab.seglabels import issues as issues_module
 from interplab.seglabels.inputs import Batch
 from interplab.seglabels.issues import confident_thresholds, find_label_issues, pool_batch
-from interplab.seglabels.scores import image_scores
+from interplab.seglabels.scores import image_scores, issues_from_scores, pixel_scores
 
 
 def test_small_fixture_matches_reference_counts(small: tuple) -> None:
@@ -94,6 +95,23 @@ def test_downsample_votes_labels_where_cleanlab_averages_class_ids() -> None:
     np.testing.assert_allclose(pooled.pred_probs[0, :, 0, 0].sum(), 1.0)
 
 
+def test_downsampling_leaves_void_pixels_probabilities_out(small: tuple) -> None:
+    labels, probs, _ = small
+    void = labels.copy()
+    void[:, ::3, ::2] = 255  # void pixels scattered inside the 4×4 blocks
+    elsewhere = probs.copy()  # other (valid) probabilities at the void pixels only
+    at_void = np.broadcast_to((void == 255)[:, None], probs.shape)
+    elsewhere[at_void] = np.roll(probs, 1, axis=1)[at_void]
+    mask = find_label_issues(void, probs, downsample=4, ignore_index=255)
+    np.testing.assert_array_equal(
+        find_label_issues(void, elsewhere, downsample=4, ignore_index=255), mask
+    )
+    pooled = pool_batch(Batch(0, 8, np.where(void == 255, 0, void), probs, void != 255), 4)
+    block = (void[0, :4, :4] != 255).ravel()
+    by_hand = probs[0, :, :4, :4].reshape(-1, 16)[:, block].mean(axis=1)
+    np.testing.assert_allclose(pooled.pred_probs[0, :, 0, 0], by_hand / by_hand.sum(), rtol=1e-6)
+
+
 def test_downsampling_flags_fewer_false_issues_on_clean_images_than_cleanlab(medium: tuple) -> None:
     labels, probs, is_err = medium
     ours = find_label_issues(labels, probs, downsample=4)
@@ -104,11 +122,21 @@ def test_downsampling_flags_fewer_false_issues_on_clean_images_than_cleanlab(med
           f"cleanlab {theirs[clean].sum()}")  # fmt: skip
 
 
-def test_cleanlab_issues_from_scores_returns_one_image_too_many() -> None:
-    # Bug B2: threshold 0.1 should select only image 0.
-    scores = np.array([0.05, 0.5, 0.9])
-    assert list(issues_from_scores(scores, threshold=0.1)) == [0, 1]
-    assert np.flatnonzero(scores < 0.1).tolist() == [0]  # what we do in the benchmark
+def test_issues_from_scores_does_not_return_cleanlabs_extra_image(small: tuple) -> None:
+    # Bug B2: threshold 0.1 should select only image 0; cleanlab adds the next one.
+    scores = np.array([0.5, 0.05, 0.9, 0.01, np.nan])
+    assert list(cleanlab_issues_from_scores(scores[:4], threshold=0.1)) == [3, 1, 0]
+    assert issues_from_scores(scores, threshold=0.1).tolist() == [3, 1]
+    assert issues_from_scores(scores, threshold=0.0).tolist() == []
+    labels, probs, _ = small
+    pixels = pixel_scores(labels, probs)
+    images = image_scores(labels, probs)
+    np.testing.assert_array_equal(
+        issues_from_scores(images, pixels, threshold=0.5),
+        cleanlab_issues_from_scores(images, pixels, threshold=0.5),
+    )
+    with pytest.raises(ConfigError, match=r"threshold=2 must be in \[0, 1\]"):
+        issues_from_scores(scores, threshold=2)
 
 
 def test_bad_downsample(small: tuple) -> None:

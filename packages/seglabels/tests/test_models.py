@@ -84,5 +84,9 @@ def test_errors(scenes) -> None:
         build_segmenter(SegmenterSpec(architecture="unet"), 9)  # type: ignore[arg-type]
     with pytest.raises(ShapeError, match=r"images must be \(N, 3, H, W\)"):
         predict_probs(None, scenes.images[:, :2])
-    with pytest.raises(ConfigError, match=r"n_folds=1 must be in 2\.\.12"):
+    with pytest.raises(ConfigError, match=r"n_folds=1 does not fit 12 images"):
         cross_val_pred_probs(scenes.images, scenes.labels, 9, FAST, n_folds=1, seed=0)
+    with pytest.raises(ConfigError, match=r"n_folds=2 does not fit 3 images.*at least 2 images"):
+        cross_val_pred_probs(scenes.images[:3], scenes.labels[:3], 9, FAST, n_folds=2, seed=0)
+    with pytest.raises(ConfigError, match=r"got 1 image\(s\) and batch_size=8"):
+        train_segmenter(scenes.images[:1], scenes.labels[:1], 9, FAST, seed=0)

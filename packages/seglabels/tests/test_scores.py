@@ -5,6 +5,7 @@ from cleanlab.segmentation.rank import get_label_quality_scores
 
 from interplab.core.errors import ConfigError, ShapeError
 from interplab.seglabels import inputs
+from interplab.seglabels.issues import find_label_issues
 from interplab.seglabels.scores import (
     IMAGE_SCORE_METHODS,
     image_scores,
@@ -111,6 +112,25 @@ def test_batches_torch_and_memmap_give_the_same_scores(small: tuple, tmp_path) -
     np.testing.assert_array_equal(image_scores(labels, mapped, batch_size=2), expected)
 
 
+def test_float16_softmax_outputs_are_accepted_and_scored_like_their_float32_values() -> None:
+    """The paper stores pred_probs as float16 (K=20): summed in float16 they miss 1 by ~2e-3."""
+    rng = np.random.default_rng(0)
+    logits = torch.from_numpy(rng.normal(0, 4, size=(6, 20, 16, 16)).astype(np.float32))
+    half = torch.softmax(logits, dim=1).half().numpy()
+    labels = rng.integers(0, 20, size=(6, 16, 16))
+    in_half = np.abs(np.add.reduce(half, axis=1) - 1)  # what the check used to do
+    assert (in_half > inputs.PROB_TOLERANCE).mean() > 0.001
+    widened = half.astype(np.float32)
+    for method in ("softmin", "num_pixel_issues", "mean"):
+        np.testing.assert_allclose(
+            image_scores(labels, half, method=method),
+            image_scores(labels, widened, method=method), rtol=1e-13,
+        )  # fmt: skip
+    np.testing.assert_array_equal(
+        find_label_issues(labels, half), find_label_issues(labels, widened)
+    )
+
+
 def test_a_new_method_is_a_small_function(small: tuple) -> None:
     @register_image_score("test_second_lowest")
     def second_lowest(pixel_scores, valid, labels):
@@ -170,6 +190,16 @@ def test_bad_input_is_named(small: tuple) -> None:
         image_scores(labels, probs, method="softmax")
     with pytest.raises(ConfigError, match=r"q=101 must be a percentile"):
         image_scores(labels, probs, method="percentile", q=101)
+    with pytest.raises(ConfigError, match=r"temperature=None must be > 0"):
+        image_scores(labels, probs, temperature=None)
+    with pytest.raises(ConfigError, match=r"method='mean' takes none; got \['temperature'\]"):
+        image_scores(labels, probs, method="mean", temperature=0.1)
+    with pytest.raises(ConfigError, match=r"'percentile' takes only q=; got \['p'\]"):
+        image_scores(labels, probs, method="percentile", p=5)
+    with pytest.raises(ConfigError, match=r"'num_pixel_issues' takes only downsample="):
+        image_scores(labels, probs, method="num_pixel_issues", temperature=0.1)
+    with pytest.raises(ConfigError, match=r"drop pixel_score='normalized_margin'"):
+        image_scores(labels, probs, method="num_pixel_issues", pixel_score="normalized_margin")
 
 
 def test_softmin_of_images_cut_into_many_chunks_on_threads(

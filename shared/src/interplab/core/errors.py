@@ -13,7 +13,8 @@ Hierarchy::
     ├── StoreError                 a store URL, record id or import file that is wrong
     ├── CacheError                 a cache value of a type the cache cannot hold
     ├── ShapeError (ValueError)    an array of the wrong shape
-    └── ConfigError (ValueError)   an argument outside what is allowed
+    ├── ConfigError (ValueError)   an argument outside what is allowed
+    └── MissingFileError (FileNotFoundError)  a file or folder the user named that is not there
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "InterplabError",
     "MissingExtraError",
+    "MissingFileError",
     "RegistryError",
     "ShapeError",
     "SpecError",
@@ -89,3 +91,7 @@ class ShapeError(InterplabError, ValueError):
 
 class ConfigError(InterplabError, ValueError):
     """An argument value outside what is allowed."""
+
+
+class MissingFileError(InterplabError, FileNotFoundError):
+    """A file or folder the user named that is not there (the message says what belongs there)."""

@@ -27,6 +27,7 @@ __all__ = [
     "find_label_issues",
     "image_scores",
     "inject_label_errors",
+    "issues_from_scores",
     "load_folder",
     "load_pred_probs",
     "make_street_scenes",
@@ -59,6 +60,7 @@ _WHERE = {
     "train_segmenter": "interplab.seglabels.models",
     "IMAGE_SCORE_METHODS": "interplab.seglabels.scores",
     "image_scores": "interplab.seglabels.scores",
+    "issues_from_scores": "interplab.seglabels.scores",
     "pixel_scores": "interplab.seglabels.scores",
     "register_image_score": "interplab.seglabels.scores",
 }

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -205,6 +204,14 @@ class Benchmark(Analysis):
         return out
 
 
+def _flagged_fraction(issues: np.ndarray, labels: Any, ignore_index: int | None) -> float:
+    """Flagged pixels over labelled pixels (void pixels are never flagged and do not count)."""
+    if ignore_index is None:
+        return float(issues.mean())
+    labelled = int((np.asarray(labels) != ignore_index).sum())
+    return float(issues.sum() / labelled) if labelled else float("nan")
+
+
 def _png(fig: Any) -> bytes:
     import matplotlib.pyplot as plt
 
@@ -244,6 +251,7 @@ class ScoreDataset(Analysis):
         from interplab.seglabels.data import load_folder, load_pred_probs
         from interplab.seglabels.issues import find_label_issues
         from interplab.seglabels.plots import worst_images
+        from interplab.seglabels.review import ranking_csv, ranking_rows
         from interplab.seglabels.scores import image_scores
 
         assert isinstance(config, ScoreDatasetConfig)
@@ -253,22 +261,25 @@ class ScoreDataset(Analysis):
             labels, probs, method=config.method, ignore_index=config.ignore_index, progress=True
         )
         issues = find_label_issues(labels, probs, ignore_index=config.ignore_index)
-        ranking = io.StringIO()
-        writer = csv.writer(ranking)
-        writer.writerow(["rank", "image", "score", "flagged_pixels"])
         flagged = issues.reshape(len(issues), -1).sum(axis=1)
-        for rank, i in enumerate(np.argsort(scores, kind="mergesort"), 1):
-            writer.writerow([rank, names[i], f"{scores[i]:.6g}", int(flagged[i])])
         artifacts = {
             "ranking": ctx.artifact(
-                ranking.getvalue().encode(),
+                ranking_csv(ranking_rows(scores, flagged, list(names))).encode(),
                 media_type="text/csv",
                 title="images by ascending label quality",
             ),
         }
         if config.top:
             artifacts["worst_images"] = ctx.figure(
-                worst_images(images, labels, probs, scores, captions=list(names), top=config.top),
+                worst_images(
+                    images,
+                    labels,
+                    probs,
+                    scores,
+                    captions=list(names),
+                    top=config.top,
+                    ignore_index=config.ignore_index,
+                ),
                 title=f"lowest {config.method} scores",
             )
         yield ctx.record(
@@ -276,7 +287,9 @@ class ScoreDataset(Analysis):
                 "seglabels.n_images": len(scores),
                 "seglabels.mean_score": float(np.nanmean(scores)),
                 "seglabels.min_score": float(np.nanmin(scores)),
-                "seglabels.flagged_pixel_fraction": float(issues.mean()),
+                "seglabels.flagged_pixel_fraction": _flagged_fraction(
+                    issues, labels, config.ignore_index
+                ),
             },
             key="scores",
             inputs={"pred_probs": digest_tensors({"p": np.asarray(probs)})},

@@ -1,7 +1,8 @@
 """How well image scores find the mislabeled images: AUPRC, AUROC, precision/recall/lift at k.
 
 Scores follow the package convention (low = likely mislabeled), so images are ranked by
-ascending score. Ties are handled as scikit-learn does (tied scores form one threshold).
+ascending score. Ties are handled as scikit-learn does (tied scores form one threshold); at k,
+a tie across the cut counts as its expected share.
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ def _check(scores: Any, is_mislabeled: Any) -> tuple[np.ndarray, np.ndarray]:
         if not np.isin(y, (0, 1)).all():
             raise ConfigError("is_mislabeled must be booleans (or 0/1).")
         y = y.astype(bool)
-    if np.isnan(s).any():
+    if not np.isfinite(s).all():
+        bad = np.flatnonzero(~np.isfinite(s))[:5].tolist()
         raise ConfigError(
-            f"scores contain NaN at images {np.flatnonzero(np.isnan(s))[:5].tolist()}; drop or "
-            "fill them (an image whose pixels are all ignored has no score)."
+            f"scores contain NaN or infinity at images {bad}; drop or fill them (an image whose "
+            "pixels are all ignored scores NaN)."
         )
     return s, y
 
@@ -132,14 +134,25 @@ def evaluate(scores: Any, is_mislabeled: Any, *, k: int | None = None) -> Evalua
         scores: float (N,), low = likely mislabeled.
         is_mislabeled: bool (N,), the truth.
         k: images reviewed; default the number of mislabeled images.
+
+    Images tied with the k-th lowest score share the remaining places: precision, recall and
+    lift at k are their expected values under a random order of the tie (so they never depend
+    on the images' order in the dataset).
     """
     s, y = _check(scores, is_mislabeled)
     n_pos = int(y.sum())
+    if k is None and n_pos == 0:
+        raise ConfigError(
+            "is_mislabeled marks no image, so k (default: the number of mislabeled images) is 0; "
+            "pass k, or evaluate a set with mislabeled images."
+        )
     k = n_pos if k is None else k
     if not 0 < k <= len(s):
         raise ConfigError(f"k={k} must be in 1..{len(s)} (the number of images).")
-    top = np.argsort(s, kind="mergesort")[:k]
-    hits = int(y[top].sum())
+    cutoff = np.partition(s, k - 1)[k - 1]  # the k-th lowest score
+    below, tied = s < cutoff, s == cutoff
+    # images tied at the cutoff fill the remaining places in random order: expected hits
+    hits = float(y[below].sum()) + (k - int(below.sum())) * float(y[tied].mean())
     base = n_pos / len(s)
     precision = hits / k
     return Evaluation(

@@ -24,7 +24,9 @@ import numpy as np
 
 from interplab.core.errors import ConfigError, ShapeError
 
-__all__ = ["Batch", "Chunk", "check_inputs", "iter_batches", "iter_chunks", "map_chunks"]
+__all__ = [
+    "Batch", "Chunk", "check_inputs", "iter_batches", "iter_chunks", "map_chunks", "to_numpy",
+]  # fmt: skip
 
 _R = TypeVar("_R")
 
@@ -140,7 +142,8 @@ def check_inputs(labels: Any, pred_probs: Any) -> tuple[int, int, int, int]:
     return n, k, h, w
 
 
-def _to_numpy(array: Any) -> np.ndarray:
+def to_numpy(array: Any) -> np.ndarray:
+    """A C-contiguous numpy array of a numpy/memmap/torch array (any device; bfloat16 → float32)."""
     if hasattr(array, "detach"):
         array = array.detach().cpu()
         if str(array.dtype) == "torch.bfloat16":
@@ -202,8 +205,8 @@ def iter_batches(
         starts = track(starts, description=description, total=-(-n // batch_size), transient=True)
     for start in starts:
         stop = min(start + batch_size, n)
-        lab = _to_numpy(labels[start:stop])
-        prob = _to_numpy(pred_probs[start:stop])
+        lab = to_numpy(labels[start:stop])
+        prob = to_numpy(pred_probs[start:stop])
         if not np.issubdtype(lab.dtype, np.integer):
             raise ConfigError(
                 f"labels must be integers (class ids); got dtype {lab.dtype}. "
@@ -304,7 +307,9 @@ def check_chunk(chunk: Chunk, ignore_index: int | None = None) -> None:
     Raises:
         ConfigError: a label outside ``[0, K)`` (other than ``ignore_index``), probabilities
             that are NaN or negative, or whose sum over K lies outside ``1 ± PROB_TOLERANCE``
-            (``PROB_TOLERANCE`` = 1e-3; the sum is taken in the input's dtype).
+            (``PROB_TOLERANCE`` = 1e-3; the sum is taken in float32, or float64 for float64
+            input: float16 probabilities, each rounded by up to 4.9e-4 of itself, stay within the
+            tolerance only if their sum is not rounded to float16 as well).
     """
     labels, probs, valid = chunk.labels, chunk.pred_probs, chunk.valid
     k = probs.shape[1]
@@ -323,7 +328,7 @@ def check_chunk(chunk: Chunk, ignore_index: int | None = None) -> None:
             f"pred_probs contain negative values (first in image {image}); pass probabilities "
             "(softmax over K), not logits."
         )
-    sums = np.add.reduce(probs, axis=1)  # the input's dtype: its rounding is far below 1e-3
+    sums = np.add.reduce(probs, axis=1, dtype=np.promote_types(probs.dtype, np.float32))
     low, high = _sum_bounds(sums.dtype)
     checked = sums if valid is None else sums[valid]
     if checked.size and not (checked.min() >= low and checked.max() <= high):

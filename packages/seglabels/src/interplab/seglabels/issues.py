@@ -54,6 +54,7 @@ from interplab.seglabels.inputs import (
     iter_chunks,
     map_chunks,
     prob_dtype,
+    to_numpy,
 )
 
 __all__ = ["confident_thresholds", "find_label_issues", "num_pixel_issues_scores"]
@@ -163,11 +164,18 @@ class _Source:
 def pool_batch(batch: Batch, factor: int) -> Batch:
     """Pool f×f blocks: labels by majority vote (ties: lowest class id), probabilities by mean.
 
-    A block whose pixels are all ignored is ignored.
+    Both count only the block's labelled pixels; a block whose pixels are all ignored is ignored.
     """
     b, k, h, w = batch.pred_probs.shape
     hh, ww = h // factor, w // factor
-    probs = batch.pred_probs.reshape(b, k, hh, factor, ww, factor).mean(axis=(3, 5))
+    blocked = batch.pred_probs.reshape(b, k, hh, factor, ww, factor)
+    probs = blocked.mean(axis=(3, 5))
+    if batch.valid is not None:
+        weights = batch.valid.reshape(b, 1, hh, factor, ww, factor)
+        labelled = weights.sum(axis=(3, 5))
+        probs = np.where(
+            labelled > 0, (blocked * weights).sum(axis=(3, 5)) / np.maximum(labelled, 1), probs
+        )
     probs = probs / probs.sum(axis=1, keepdims=True)
     blocks = batch.labels.reshape(b, hh, factor, ww, factor).transpose(0, 1, 3, 2, 4)
     blocks = blocks.reshape(-1, factor * factor)
@@ -625,7 +633,7 @@ def num_pixel_issues_scores(
         if ignore_index is None:
             out[start:stop] = 1.0 - mask.reshape(b, -1).mean(axis=1)
         else:
-            valid = np.asarray(labels[start:stop]).reshape(b, -1) != ignore_index
+            valid = to_numpy(labels[start:stop]).reshape(b, -1) != ignore_index
             count = valid.sum(axis=1)
             flagged = (mask.reshape(b, -1) & valid).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):

@@ -116,6 +116,12 @@ def train_segmenter(
     import torch
 
     _check(images, labels)
+    if len(images) < 2 or spec.batch_size < 2:
+        raise ConfigError(
+            f"training needs batches of at least 2 images (batch norm); got {len(images)} "
+            f"image(s) and batch_size={spec.batch_size}. Use more images (or fewer folds) and "
+            "batch_size ≥ 2."
+        )
     torch.manual_seed(seed)
     model = build_segmenter(spec, n_classes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
@@ -188,8 +194,12 @@ def cross_val_pred_probs(
         float32 (N, K, H, W).
     """
     _check(images, labels)
-    if not 2 <= n_folds <= len(images):
-        raise ConfigError(f"n_folds={n_folds} must be in 2..{len(images)} (the number of images).")
+    n = len(images)
+    if not 2 <= n_folds <= n or n - -(-n // n_folds) < 2:
+        raise ConfigError(
+            f"n_folds={n_folds} does not fit {n} images: it must be at least 2, and each fold's "
+            "model trains on the other folds, which must hold at least 2 images."
+        )
     folds = np.array_split(np.random.default_rng(seed).permutation(len(images)), n_folds)
     out = np.empty((len(images), n_classes, *images.shape[2:]), dtype=np.float32)
     for fold, held_out in enumerate(folds):

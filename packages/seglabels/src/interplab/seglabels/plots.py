@@ -12,7 +12,10 @@ import numpy as np
 
 from interplab.seglabels.evaluate import precision_recall_curve
 
-__all__ = ["auprc_bars", "class_colours", "pr_curves", "worst_images"]
+__all__ = ["VOID_COLOUR", "auprc_bars", "class_colours", "mask_panels", "pr_curves", "worst_images"]
+
+VOID_COLOUR = (0.6, 0.6, 0.6)
+"""Grey: pixels whose label is the ignore index, in a drawn mask."""
 
 
 def _pyplot() -> Any:
@@ -30,6 +33,30 @@ def class_colours(n_classes: int) -> np.ndarray:
     colours = np.asarray(plt.get_cmap("tab10")(np.arange(n_classes) % 10))[:, :3]
     colours[0] = 0.0
     return colours
+
+
+def mask_panels(
+    labels: np.ndarray, probs: np.ndarray, colours: np.ndarray, ignore_index: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What to draw for one image: its given mask, its predicted mask and p(given label).
+
+    Args:
+        labels: int (H, W), the given labels (``ignore_index`` marks void pixels).
+        probs: float (K, H, W).
+        colours: float (K, 3), from :func:`class_colours`.
+        ignore_index: label value of void pixels.
+
+    Returns:
+        given mask float (H, W, 3) (void pixels grey), predicted mask float (H, W, 3),
+        p(given label) float64 (H, W) (NaN at void pixels, drawn blank).
+    """
+    valid = np.ones(labels.shape, dtype=bool) if ignore_index is None else labels != ignore_index
+    safe = np.where(valid, labels, 0)
+    given = np.take_along_axis(probs, safe[None], axis=0)[0].astype(np.float64)
+    given[~valid] = np.nan
+    given_rgb = colours[safe]
+    given_rgb[~valid] = VOID_COLOUR
+    return given_rgb, colours[probs.argmax(axis=0)], given
 
 
 def pr_curves(scores: Mapping[str, np.ndarray], is_mislabeled: np.ndarray, title: str) -> Any:
@@ -71,6 +98,7 @@ def worst_images(
     *,
     captions: Sequence[str],
     top: int = 6,
+    ignore_index: int | None = None,
 ) -> Any:
     """The ``top`` lowest-scoring images: image, given mask, predicted mask, pixel scores.
 
@@ -81,18 +109,16 @@ def worst_images(
         scores: float (N,) image scores.
         captions: one line per image (e.g. its true error kinds).
         top: rows to show.
+        ignore_index: label value of void pixels (drawn grey, and blank in p(given label)).
     """
     plt = _pyplot()
     order = np.argsort(scores, kind="mergesort")[:top]
     colours = class_colours(pred_probs.shape[1])
     fig, axes = plt.subplots(len(order), 4, figsize=(7.2, 1.9 * len(order)), squeeze=False)
     for row, i in zip(axes, order, strict=True):
-        given = np.take_along_axis(pred_probs[i], labels[i][None], axis=0)[0]
         panels = (
             images[i].transpose(1, 2, 0),
-            colours[labels[i]],
-            colours[pred_probs[i].argmax(axis=0)],
-            given,
+            *mask_panels(labels[i], np.asarray(pred_probs[i]), colours, ignore_index),
         )
         for ax, panel in zip(row, panels, strict=True):
             ax.imshow(panel, vmin=0, vmax=1, cmap="magma", interpolation="nearest")

@@ -14,13 +14,15 @@ scores; the methods are registered by name, so a new one is a small function::
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from interplab.core.errors import ConfigError
+from interplab.core.errors import ConfigError, ShapeError
 from interplab.seglabels.inputs import (
     Batch,
     Chunk,
@@ -35,6 +37,7 @@ __all__ = [
     "IMAGE_SCORE_METHODS",
     "PixelScoreKind",
     "image_scores",
+    "issues_from_scores",
     "pixel_scores",
     "register_image_score",
 ]
@@ -166,6 +169,12 @@ def image_scores(
     if method == "num_pixel_issues":
         from interplab.seglabels.issues import num_pixel_issues_scores
 
+        if pixel_score != "self_confidence":
+            raise ConfigError(
+                f"num_pixel_issues flags pixels by Confident Learning, not by a pixel score; "
+                f"drop pixel_score={pixel_score!r}."
+            )
+        _check_params(method, ("downsample",), params)
         return num_pixel_issues_scores(
             labels, pred_probs, ignore_index=ignore_index, batch_size=batch_size,
             progress=progress, n_jobs=n_jobs, check_values=check_values, **params,
@@ -180,6 +189,7 @@ def image_scores(
             check_values=check_values, **params,
         )  # fmt: skip
     score = IMAGE_SCORE_METHODS[method]
+    _check_params(method, _method_params(score), params)
     out = np.empty(n, dtype=np.float64)
     batches = iter_batches(
         labels, pred_probs, batch_size=batch_size, ignore_index=ignore_index, progress=progress,
@@ -195,8 +205,53 @@ def image_scores(
     return out
 
 
+def issues_from_scores(
+    image_scores: np.ndarray, pixel_scores: np.ndarray | None = None, *, threshold: float = 0.1
+) -> np.ndarray:
+    """What falls below ``threshold``: the pixels, or the images lowest first.
+
+    cleanlab's ``segmentation.rank.issues_from_scores`` without its bug B2 (it returns the
+    first image at or above the threshold too).
+
+    Args:
+        image_scores: float (N,), from :func:`image_scores`.
+        pixel_scores: float (N, H, W), from :func:`pixel_scores`; if given, the pixel mask is
+            returned instead.
+        threshold: scores strictly below it are issues.
+
+    Returns:
+        bool (N, H, W) ``pixel_scores < threshold`` if ``pixel_scores`` is given; otherwise int64
+        (m,) the images scoring below ``threshold``, lowest score first (ties by index). NaN
+        scores (all pixels ignored) are never issues.
+    """
+    if not 0 <= threshold <= 1:
+        raise ConfigError(f"threshold={threshold!r} must be in [0, 1] (scores are in [0, 1]).")
+    if pixel_scores is not None:
+        with np.errstate(invalid="ignore"):
+            return np.asarray(pixel_scores) < threshold
+    scores = np.asarray(image_scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise ShapeError(f"image_scores must have shape (N,); got {scores.shape}.")
+    below = np.flatnonzero(scores < threshold)
+    return below[np.argsort(scores[below], kind="stable")]
+
+
+def _method_params(method: ImageScoreMethod) -> tuple[str, ...] | None:
+    """Names of a method's own parameters (after the three arrays); None if it takes **kwargs."""
+    parameters = list(inspect.signature(method).parameters.values())[3:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return tuple(p.name for p in parameters)
+
+
+def _check_params(method: str, known: tuple[str, ...] | None, params: dict[str, Any]) -> None:
+    if known is not None and (unknown := sorted(set(params) - set(known))):
+        takes = f"takes only {', '.join(f'{k}=' for k in known)}" if known else "takes none"
+        raise ConfigError(f"method={method!r} {takes}; got {unknown}.")
+
+
 def _check_temperature(temperature: float) -> float:
-    if not temperature > 0:
+    if not isinstance(temperature, int | float) or not temperature > 0:
         raise ConfigError(f"temperature={temperature!r} must be > 0 (0.1 is the paper's default).")
     return float(temperature)
 
@@ -215,7 +270,7 @@ def _streamed_softmin(
     depend on ``n_jobs`` and equals cleanlab's max-shifted softmax within a few ulps.
     """
     if unknown:
-        raise ConfigError(f"softmin takes only temperature=; got {sorted(unknown)}.")
+        _check_params("softmin", ("temperature",), unknown)
     n = check_inputs(labels, pred_probs)[0]
     numerator, denominator = np.zeros(n), np.zeros(n)
     shift = np.full(n, np.inf)  # lowest pixel score so far, per image
@@ -346,7 +401,8 @@ def percentile(
     if not 0 <= q <= 100:
         raise ConfigError(f"q={q!r} must be a percentile in [0, 100].")
     masked = np.where(valid, pixel_scores, np.nan)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": all-void images
         out: np.ndarray = np.nanpercentile(masked, q, axis=1) if valid.any() else masked[:, 0]
     return np.where(valid.any(axis=1), out, np.nan)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interplab.core.errors import ConfigError, ShapeError
+from interplab.core.errors import ConfigError, MissingFileError, ShapeError
 from interplab.seglabels.data.scenes import StreetScenes
 
 __all__ = ["load_folder", "load_pred_probs", "read_mask", "save_folder"]
@@ -66,7 +66,8 @@ def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         (N, H, W); names the N stems, sorted.
 
     Raises:
-        FileNotFoundError: ``folder``, ``images/`` or ``masks/`` does not exist.
+        MissingFileError: ``folder``, ``images/`` or ``masks/`` does not exist (a
+            FileNotFoundError).
         ConfigError: No images, an image without a mask, a mask without an image, or a mask that
             is not single-channel class ids.
         ShapeError: A mask whose size differs from its image, or images of different sizes.
@@ -77,7 +78,7 @@ def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     image_dir, mask_dir = folder / "images", folder / "masks"
     for path in (folder, image_dir, mask_dir):
         if not path.is_dir():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{str(path)!r} is not a folder; load_folder expects {str(folder)!r} to hold "
                 "images/<stem>.png and masks/<stem>.png."
             )
@@ -165,14 +166,17 @@ def load_pred_probs(path: str | Path) -> np.ndarray:
         float (N, K, H, W) (any float dtype; a read-only memmap for ``.npy``).
 
     Raises:
-        FileNotFoundError: The file does not exist.
+        MissingFileError: The file does not exist (a FileNotFoundError).
         ConfigError: Another suffix, an ``.npz`` without a ``pred_probs`` key and more than one
             array, or a non-float array.
         ShapeError: An array with fewer than 3 dimensions.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"pred_probs file {str(path)!r} does not exist.")
+        raise MissingFileError(
+            f"pred_probs file {str(path)!r} does not exist; pass a .npy or .npz of float "
+            "(N, K, H, W) probabilities."
+        )
     suffix = path.suffix.lower()
     probs: np.ndarray
     if suffix == ".npy":
