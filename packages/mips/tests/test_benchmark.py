@@ -30,6 +30,35 @@ def test_unknown_task_in_the_command_is_a_clear_error(home: Path) -> None:
 
 
 @pytest.mark.timeout(300)
+def test_a_misspelled_task_in_a_spec_fails_before_anything_runs(home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "typo.toml"
+    spec.write_text('name = "typo"\n[[runs]]\nanalysis = "mips.synthesize"\n'
+                    'config = { task = "Prev1,Sum_Lastt2" }\n')  # fmt: skip
+    result = CliRunner().invoke(app, ["run", str(spec), "--no-report"])
+    assert result.exit_code == 2
+    assert "field 'config.task'" in result.output and "Did you mean 'Sum_Last2'" in result.output
+    assert Store().query() == []  # no failed record left behind
+
+
+def test_a_table_path_that_cannot_be_written_fails_before_the_benchmark(
+    home: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "a_file").write_text("")
+    args = ["mips", "benchmark", "--tasks", "Prev1", "--table", str(tmp_path / "a_file" / "t.md")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "cannot create its folder" in " ".join(result.output.split())
+    assert Store().query() == []
+
+
+def test_tasks_command_lists_all_62_with_their_rules() -> None:
+    result = CliRunner().invoke(app, ["mips", "tasks"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    for name in list_tasks():
+        assert f" {name} " in result.output
+    assert "c_(t+1) = floor(s_t / 2)" in result.output
+
+
 def test_command_runs_tasks_through_the_runner_and_prints_the_paper_columns(
     home: Path, tmp_path: Path
 ) -> None:

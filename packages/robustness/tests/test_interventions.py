@@ -314,7 +314,7 @@ RESTORE = {
         Ablate(1, "resample", part="mlp"),
         Ablate(2, "mean", part="block", reference=ids_for(9)),
     ),
-    "everything": (Repeat(0, 2), Swap(1, 3, mode="weights"), Delete(4), Ablate(1, "zero")),
+    "everything": (Repeat(0, 2), Swap(1, 3, mode="weights"), Delete(4), Ablate(2, "zero")),
 }
 
 

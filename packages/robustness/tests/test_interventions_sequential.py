@@ -141,8 +141,8 @@ def assert_same_state(net: nn.Module, before: dict) -> None:
 RESTORE = {
     "delete": ("stage1", (Delete((0, 2)),)),
     "swap-weights": ("stage1", (Swap(0, 2, mode="weights"),)),
-    "repeat-and-ablate": ("stage2", (Repeat(1, 2), Ablate(2, "zero"))),
-    "everything": ("stage1", (Permute((2, 1, 0)), Repeat(0, 2), Delete(3), Ablate(0, "zero"))),
+    "repeat-and-ablate": ("stage2", (Repeat(1, 2), Ablate(3, "zero"))),
+    "everything": ("stage1", (Permute((2, 1, 0)), Repeat(0, 2), Delete(3), Ablate(2, "zero"))),
 }
 
 

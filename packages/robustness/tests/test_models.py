@@ -98,6 +98,18 @@ def test_an_unsupported_architecture_names_itself_and_the_supported_ones(tmp_pat
     assert "GPT2LMHeadModel" in message and "GPTNeoXForCausalLM" in message
 
 
+def test_a_masked_language_model_is_refused(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertForMaskedLM
+
+    config = BertConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=32,
+    )  # fmt: skip
+    BertForMaskedLM(config).save_pretrained(tmp_path / "bert")
+    with pytest.raises(ConfigError, match=r"is a BertForMaskedLM, not a causal language model"):
+        load_model(tmp_path / "bert", device="cpu")
+
+
 def test_missing_paths_files_and_config_less_folders_are_named(
     tiny_gpt2_dir: Path, tmp_path: Path
 ) -> None:

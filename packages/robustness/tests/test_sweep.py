@@ -137,6 +137,23 @@ def test_bad_sweep_arguments_are_clear_errors(tiny_gpt2_dir: Path) -> None:
     empty = TokenSet((TokenBatch(ids, mask, ("a", "b")),), 2, 3, 0, 0)
     with pytest.raises(ConfigError, match=r"no prediction positions"):
         layer_sweep(bridge, empty)
+    with pytest.raises(ConfigError, match=r"select no intervention on 4 layers"):
+        layer_sweep(bridge, tokens, ("swap",), layers=[3])
+    with pytest.raises(ConfigError, match=r"select no intervention"):
+        layer_sweep(bridge, tokens, layers=[])
+    too_long = TokenSet(
+        (
+            TokenBatch(
+                torch.ones(1, 80, dtype=torch.long), torch.ones(1, 80, dtype=torch.bool), ("a",)
+            ),
+        ),
+        1,
+        80,
+        0,
+        0,
+    )
+    with pytest.raises(ConfigError, match=r"rows of 80 tokens exceed the model's context n_ctx=64"):
+        layer_sweep(bridge, too_long)
 
 
 def test_plot_sweep_draws_one_line_per_model_with_bands(tiny_gpt2_dir: Path) -> None:

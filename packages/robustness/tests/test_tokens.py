@@ -84,16 +84,29 @@ def test_a_bridge_works_as_the_tokenizer(tiny_gpt2_dir: Path, tokenizer) -> None
     assert torch.equal(a.batches[0].ids, b.batches[0].ids)
 
 
+def test_rows_stop_at_the_models_context(tiny_gpt2_dir: Path) -> None:
+    from robustness_helpers import boot
+
+    bridge = boot(tiny_gpt2_dir)  # n_ctx 64
+    long_docs = [" ".join(toy_corpus(6))] * 2
+    rows = load_tokens(long_docs, bridge, token_budget=1000, batch_size=2)
+    assert rows.batches[0].ids.shape[1] == 64
+    with pytest.raises(ConfigError, match=r"seq_len=100 exceeds the model's context n_ctx=64"):
+        load_tokens(long_docs, bridge, token_budget=1000, seq_len=100)
+
+
 def test_empty_budget_and_bad_arguments_are_clear_errors(tokenizer) -> None:
     docs = toy_corpus(3)
     with pytest.raises(ConfigError, match=r"token_budget=1 is too small"):
         load_tokens(docs, tokenizer, token_budget=1)
     with pytest.raises(ConfigError, match=r"token_budget=0 is too small"):
         load_tokens(docs, tokenizer, token_budget=0)
-    with pytest.raises(ConfigError, match=r"no tokens: 2 documents"):
+    with pytest.raises(ConfigError, match=r"no tokens: the 2 documents read"):
         load_tokens(["", ""], tokenizer, token_budget=100)
-    with pytest.raises(ConfigError, match=r"no tokens: 0 documents"):
+    with pytest.raises(ConfigError, match=r"no tokens: the 0 documents read"):
         load_tokens([], tokenizer, token_budget=100)
+    with pytest.raises(ConfigError, match=r"no tokens: the 3 documents read"):
+        load_tokens((text for text in ["", "", ""]), tokenizer, token_budget=100)
     with pytest.raises(ConfigError, match=r"seq_len=1 must be at least 2"):
         load_tokens(docs, tokenizer, token_budget=100, seq_len=1)
     with pytest.raises(ConfigError, match=r"batch_size=0 must be at least 1"):

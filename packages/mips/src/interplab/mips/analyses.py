@@ -39,6 +39,12 @@ class MipsSynthesisConfig(AnalysisConfig):
     """Simplifier chain, in order, e.g. ``["l1", "whiten", "jordan", "toeplitz", "debias",
     "quantize"]``; None means the default chain (no L1 sweep)."""
 
+    @field_validator("task")
+    @classmethod
+    def _known_tasks(cls, task: str) -> str:
+        task_names(task)  # raises for an unknown name; the value (and the run id) stays as given
+        return task
+
     @field_validator("simplify_steps")
     @classmethod
     def _known_steps(cls, steps: tuple[str, ...] | None) -> tuple[str, ...] | None:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from interplab.core.errors import ConfigError
+
 __all__ = ["app"]
 
 app = typer.Typer(
@@ -53,6 +55,12 @@ def benchmark(
     from interplab.core.runners import run_spec
     from interplab.mips.benchmark import benchmark_spec, benchmark_table, table_markdown
 
+    if table is not None:  # fail now, not after the benchmark has run
+        try:
+            table.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            message = f"--table {str(table)!r}: cannot create its folder ({error})."
+            raise ConfigError(message) from error
     steps = None if simplify is None else [s.strip() for s in simplify.split(",") if s.strip()]
     spec = benchmark_spec(
         tasks, time_budget_s=budget, n_train=n_train, seed=seed, simplify_steps=steps
@@ -75,6 +83,24 @@ def benchmark(
         console.print(f"table: {table}")
     if summary.count("failed"):
         raise typer.Exit(1)
+
+
+@app.command()
+def tasks() -> None:
+    """List the 62 benchmark tasks: name, input, length, rule."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from interplab.mips.tasks import get_task, list_tasks
+
+    table = Table(title="MIPS tasks (Michaud et al. 2024, Table 1)", title_justify="left")
+    for column in ("#", "name", "input", "length", "rule"):
+        table.add_column(column)
+    for name in list_tasks():
+        spec = get_task(name).spec
+        values = f"{spec.input_element_type} ({spec.input_min}..{spec.input_max})"
+        table.add_row(str(spec.index), spec.name, values, str(spec.seq_len), spec.rule_text)
+    Console().print(table)
 
 
 def _rich_table(frame: Any) -> Any:

@@ -49,6 +49,7 @@ from interplab.robustness.interventions.ops import (
     Swap,
 )
 from interplab.robustness.metrics import Baseline, baseline, compare, token_frame
+from interplab.robustness.tokens import check_fits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -346,9 +347,16 @@ def layer_sweep(
         raise ConfigError("the token set holds no prediction positions; raise token_budget.")
     if n_bootstrap < 1:
         raise ConfigError(f"n_bootstrap={n_bootstrap} must be at least 1.")
+    check_fits(tokens.batches, model)
     block_list = blocks if isinstance(blocks, nn.ModuleList) else find_blocks(model, blocks)
     n_layers = len(block_list)
     items = sweep_items(n_layers, kinds, swap_mode=swap_mode, layers=layers)
+    if not items:
+        raise ConfigError(
+            f"kinds={tuple(kinds)} with layers={None if layers is None else list(layers)} select "
+            f"no intervention on {n_layers} layers (a swap needs a layer L < {n_layers - 1}); "
+            "pass other layers or kinds."
+        )
     # deletions first: a swap (L, L+1) starts from the state "delete L" computes first
     order = sorted(range(len(items)), key=lambda k: items[k].kind != "delete")
     name = model_name or _model_name(model)

@@ -19,7 +19,7 @@ import torch
 
 from interplab.core.errors import ConfigError
 
-__all__ = ["TextDocument", "TokenBatch", "TokenSet", "load_tokens"]
+__all__ = ["TextDocument", "TokenBatch", "TokenSet", "check_fits", "context_length", "load_tokens"]
 
 
 class TextDocument(Protocol):
@@ -98,6 +98,57 @@ class TokenSet:
         return sum(int(b.target_mask.sum()) for b in self.batches)
 
 
+def context_length(model: Any) -> int | None:
+    """The longest sequence ``model`` was built for, or None if it declares none.
+
+    ``cfg.n_ctx`` of a TransformerBridge, or the position limit of a Hugging Face config.
+    """
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None and getattr(cfg, "n_ctx", None):
+        return int(cfg.n_ctx)
+    config = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions"):
+        if isinstance(getattr(config, name, None), int):
+            return int(getattr(config, name))
+    return None
+
+
+def _vocab_size(model: Any) -> int | None:
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None and getattr(cfg, "d_vocab", None):
+        return int(cfg.d_vocab)
+    size = getattr(getattr(model, "config", None), "vocab_size", None)
+    return int(size) if isinstance(size, int) else None
+
+
+def check_fits(batches: Sequence[TokenBatch], model: Any) -> None:
+    """Refuse token ids outside ``model``'s vocabulary and rows longer than its context.
+
+    Raises:
+        ConfigError: ids and mask of different shapes, an id outside the vocabulary (tokens of
+            another tokenizer), or rows longer than the context (learned positions would fail,
+            rotary ones would run silently on positions the model never saw).
+    """
+    d_vocab, n_ctx = _vocab_size(model), context_length(model)
+    for batch in batches:
+        if batch.ids.shape != batch.mask.shape or batch.ids.ndim != 2:
+            raise ConfigError(
+                f"TokenBatch ids {tuple(batch.ids.shape)} and mask {tuple(batch.mask.shape)} "
+                "must both be [batch, seq]."
+            )
+        top = int(batch.ids.max())
+        if d_vocab is not None and (top >= d_vocab or int(batch.ids.min()) < 0):
+            raise ConfigError(
+                f"token id {top} is outside the model's vocabulary (d_vocab={d_vocab}): the "
+                "tokens were made with another tokenizer; tokenize with this model's tokenizer."
+            )
+        if n_ctx is not None and batch.ids.shape[1] > n_ctx:
+            raise ConfigError(
+                f"rows of {batch.ids.shape[1]} tokens exceed the model's context n_ctx={n_ctx}; "
+                f"make the tokens with seq_len <= {n_ctx}."
+            )
+
+
 def _encode(tokenizer: Any, text: str) -> list[int]:
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return list(ids)
@@ -108,7 +159,7 @@ def load_tokens(
     tokenizer: Any,
     *,
     token_budget: int,
-    seq_len: int = 256,
+    seq_len: int | None = None,
     batch_size: int = 8,
 ) -> TokenSet:
     """Tokenize ``documents`` into right-padded batches holding at most ``token_budget`` tokens.
@@ -118,9 +169,18 @@ def load_tokens(
         tokenizer: a Hugging Face tokenizer, or a model with a ``tokenizer`` attribute (a
             TransformerBridge); it must define a BOS token.
         token_budget: real tokens in total, BOS included (>= 2).
-        seq_len: longest row; longer documents are cut (the paper cuts at n_ctx).
+        seq_len: longest row; longer documents are cut (the paper cuts at n_ctx). Default:
+            the model's context length when ``tokenizer`` is a model, else 256; more than the
+            model's context is an error.
         batch_size: rows per batch.
     """
+    n_ctx = context_length(tokenizer)
+    if seq_len is None:
+        seq_len = n_ctx or 256
+    elif n_ctx is not None and seq_len > n_ctx:
+        raise ConfigError(
+            f"seq_len={seq_len} exceeds the model's context n_ctx={n_ctx}; use seq_len <= {n_ctx}."
+        )
     tokenizer = getattr(tokenizer, "tokenizer", None) or tokenizer
     if token_budget < 2:
         raise ConfigError(
@@ -140,7 +200,9 @@ def load_tokens(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bos
     rows: list[tuple[str, list[int]]] = []
     spent = 0
+    read = 0
     for index, doc in enumerate(documents):
+        read += 1
         doc_id, text = (str(index), doc) if isinstance(doc, str) else (doc.doc_id, doc.text)
         ids = [bos, *_encode(tokenizer, text)][: min(seq_len, token_budget - spent)]
         if len(ids) < 2:
@@ -151,7 +213,7 @@ def load_tokens(
             break
     if not rows:
         raise ConfigError(
-            f"no tokens: {len(documents)} documents gave nothing to predict within "
+            f"no tokens: the {read} documents read gave nothing to predict within "
             f"token_budget={token_budget}; pass non-empty documents."
         )
     batches = []

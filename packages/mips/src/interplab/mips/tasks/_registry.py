@@ -177,5 +177,6 @@ def get_task(name: str) -> Task:
     close = difflib.get_close_matches(name.strip().lower(), list(_BY_KEY), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(_BY_KEY[c].name) for c in close)}?" if close else ""
     raise ConfigError(
-        f"No MIPS task is named {name!r}.{hint} Call list_tasks() for all {len(_TASKS)} names."
+        f"No MIPS task is named {name!r}.{hint} `interplab mips tasks` (or list_tasks()) lists "
+        f"all {len(_TASKS)}."
     )

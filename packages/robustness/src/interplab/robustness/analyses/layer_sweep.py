@@ -92,7 +92,7 @@ class LayerSweepConfig(ModelTokensConfig):
     """Start each intervention from the cached clean residual stream (same numbers, faster)."""
     swap_mode: Literal["module", "weights"] = "module"
     """Swap module objects (default) or exchange their weights in place (reference's way)."""
-    layers: tuple[int, ...] | None = None
+    layers: tuple[int, ...] | None = Field(default=None, min_length=1)
     """Only interventions whose first layer is listed (all layers if unset)."""
     models: tuple[str, ...] = ()
     """Several models to sweep in one run, drawn together (one line each); replaces `model`,

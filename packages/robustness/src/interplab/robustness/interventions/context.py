@@ -107,28 +107,78 @@ def _owner(model: nn.Module, blocks: nn.ModuleList | nn.Sequential) -> nn.Module
     return None
 
 
-def _install_cache_guard(owner: nn.Module, blocks: nn.ModuleList | nn.Sequential, ops: str) -> Any:
-    signature = inspect.signature(owner.forward)
-    default = getattr(getattr(owner, "config", None), "use_cache", None)
+class _ForwardGuard:
+    """Hooks on the module whose forward loops over the blocks (its "owner").
 
-    def guard(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        repeated = len(set(map(id, blocks))) < len(blocks)
-        if not repeated:
-            return
+    While the edited list is longer than the model's configured depth, the owner's
+    ``config.num_hidden_layers`` is raised to the list's length for the forward pass: Llama-,
+    Phi- and Qwen-style forwards loop over ``layers[: config.num_hidden_layers]`` and would skip
+    the last blocks. Every forward must call each block in the list once (else ConfigError); while
+    a block is repeated, a forward pass must not build a KV cache.
+    """
+
+    def __init__(self, owner: nn.Module, blocks: nn.ModuleList | nn.Sequential, ops: str) -> None:
+        self.owner, self.blocks, self.ops = owner, blocks, ops
+        self.signature = inspect.signature(owner.forward)
+        self.config = getattr(owner, "config", None)
+        self.depth = getattr(self.config, "num_hidden_layers", None)
+        self.calls = 0
+        self.counters: list[Any] = []
+        self.handles = [
+            owner.register_forward_pre_hook(self._before, with_kwargs=True),
+            owner.register_forward_hook(self._after, with_kwargs=True),
+        ]
+
+    def _count(self, module: nn.Module, args: Any) -> None:
+        self.calls += 1
+
+    def _before(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._release()  # left over if the previous forward raised
+        if len(set(map(id, self.blocks))) < len(self.blocks):
+            self._check_no_cache(args, kwargs)
+        if isinstance(self.depth, int) and len(self.blocks) > self.depth:
+            self.config.num_hidden_layers = len(self.blocks)  # type: ignore[union-attr]
+        self.calls = 0
+        self.counters = [
+            block.register_forward_pre_hook(self._count)
+            for block in {id(b): b for b in self.blocks}.values()
+        ]
+
+    def _after(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        self._release()
+        if self.calls != len(self.blocks):
+            raise ConfigError(
+                f"under `{self.ops}` the edited list holds {len(self.blocks)} blocks but the "
+                f"forward of {type(self.owner).__name__} called {self.calls}: it does not loop "
+                "over the whole block list, so these interventions cannot run on it."
+            )
+
+    def _release(self) -> None:
+        for handle in self.counters:
+            handle.remove()
+        self.counters = []
+        if self.config is not None and self.depth is not None:
+            self.config.num_hidden_layers = self.depth
+
+    def _check_no_cache(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         try:
-            use_cache = signature.bind_partial(*args, **kwargs).arguments.get("use_cache")
+            use_cache = self.signature.bind_partial(*args, **kwargs).arguments.get("use_cache")
         except TypeError:
             use_cache = kwargs.get("use_cache")
         if use_cache is None:
-            use_cache = default
+            use_cache = getattr(self.config, "use_cache", None)
         if use_cache is not False:
             raise ConfigError(
-                f"a forward pass with use_cache={use_cache!r} under `{ops}`: a repeated block "
-                "shares one layer_idx, so the KV cache gives wrong logits or a shape error. "
+                f"a forward pass with use_cache={use_cache!r} under `{self.ops}`: a repeated "
+                "block shares one layer_idx, so the KV cache gives wrong logits or a shape error. "
                 "Call interplab.robustness.logits(model, ids) or model(ids, use_cache=False)."
             )
 
-    return owner.register_forward_pre_hook(guard, with_kwargs=True)
+    def remove(self) -> None:
+        """Remove every hook and put the configured depth back."""
+        self._release()
+        for handle in self.handles:
+            handle.remove()
 
 
 @contextmanager
@@ -154,8 +204,9 @@ def intervene(
         ConfigError: an op's index is out of range for the list it is applied to; the edited
             list would run a shape-changing block (a ResNet ``downsample`` block) elsewhere than
             where it was, or not once (see
-            :func:`~interplab.robustness.interventions.blocks.check_shapes`); or (while a block
-            is repeated) a forward pass without ``use_cache=False``.
+            :func:`~interplab.robustness.interventions.blocks.check_shapes`); a forward pass
+            that does not call every block of the edited list once; or (while a block is
+            repeated) a forward pass without ``use_cache=False``.
     """
     for op in ops:
         if not isinstance(op, Intervention):
@@ -171,14 +222,12 @@ def intervene(
     original = list(block_list)
     names = snapshot_blocks(block_list)
     undos: list[Undo] = []
-    guard = None
+    owner = _owner(model, block_list) if session.model is not None else None
+    guard = _ForwardGuard(owner, block_list, describe(ops)) if owner is not None else None
     try:
         for op in ops:
             undos.append(op.apply(session))
         check_shapes(original, list(block_list), describe(ops))
-        owner = _owner(model, block_list) if session.model is not None else None
-        if owner is not None:
-            guard = _install_cache_guard(owner, block_list, describe(ops))
         yield block_list
     finally:
         if guard is not None:

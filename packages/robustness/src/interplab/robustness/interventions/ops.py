@@ -369,6 +369,12 @@ class Ablate(Intervention):
     def apply(self, session: Session) -> Undo:
         """Register a forward hook on the part that replaces its write; undo removes it."""
         _check_in_range(self.layer, len(session.blocks), "Ablate layer")
+        copies = sum(block is session.blocks[self.layer] for block in session.blocks)
+        if copies > 1:
+            raise ConfigError(
+                f"{self.label}: block {self.layer} appears {copies} times in the edited list (a "
+                "Repeat), and a hook on it would ablate every copy; ablate before repeating."
+            )
         if self.part == "block" and changes_shape(session.blocks[self.layer]):
             raise ConfigError(
                 f"{self.label}: block {self.layer} changes the shape of the residual stream (a "

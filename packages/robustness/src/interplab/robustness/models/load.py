@@ -198,6 +198,12 @@ def _check_architecture(folder: Path, name: str | Path, trust_remote_code: bool)
             f"{str(name)!r}: transformers cannot read its config (model_type={model_type!r}, "
             f"architectures={declared}); {fix}. ({error})"
         ) from error
+    if declared and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in declared):
+        raise ConfigError(
+            f"{str(name)!r} is a {declared[0]}, not a causal language model: the metrics predict "
+            "each next token and the padding assumes a causal mask. Load the checkpoint's "
+            "*ForCausalLM / *LMHeadModel variant."
+        )
     try:
         determine_architecture_from_hf_config(config)
     except ValueError:

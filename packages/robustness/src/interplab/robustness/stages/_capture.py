@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from interplab.core.errors import ConfigError
-from interplab.robustness.tokens import TokenBatch, TokenSet
+from interplab.robustness.tokens import TokenBatch, TokenSet, check_fits
 
 __all__ = [
     "Captured",
@@ -73,24 +73,7 @@ def as_batches(
         )
     if not batches or not all(isinstance(b, TokenBatch) for b in batches):
         raise ConfigError("tokens hold no TokenBatch; make them with load_tokens(...).")
-    d_vocab, n_ctx = int(model.cfg.d_vocab), int(model.cfg.n_ctx)
-    for batch in batches:
-        if batch.ids.shape != batch.mask.shape or batch.ids.ndim != 2:
-            raise ConfigError(
-                f"TokenBatch ids {tuple(batch.ids.shape)} and mask {tuple(batch.mask.shape)} "
-                "must both be [batch, seq]."
-            )
-        top = int(batch.ids.max())
-        if top >= d_vocab or int(batch.ids.min()) < 0:
-            raise ConfigError(
-                f"token id {top} is outside the model's vocabulary (d_vocab={d_vocab}): the "
-                "tokens were made with another tokenizer; tokenize with this model's tokenizer."
-            )
-        if batch.ids.shape[1] > n_ctx:
-            raise ConfigError(
-                f"rows of {batch.ids.shape[1]} tokens exceed the model's context n_ctx={n_ctx}; "
-                f"make the tokens with seq_len <= {n_ctx}."
-            )
+    check_fits(batches, model)
     return batches
 
 
