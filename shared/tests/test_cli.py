@@ -1,4 +1,6 @@
 import json
+import math
+import re
 import subprocess
 import sys
 import time
@@ -95,7 +97,19 @@ def test_analyses_lists_config_fields(env: Path) -> None:
         (["import", "nothing.jsonl"], r"import file 'nothing.jsonl' does not exist"),
         (["runs", "delete"], r"say what to delete"),
         (["cache", "clear"], r"pass --yes to confirm"),
-        (["runs", "list", "--store", "mysql+nodriver://x"], r"cannot open store"),
+        (
+            ["runs", "list", "--store", "foo://bar"],
+            r"cannot open store 'foo://bar': .* interplab supports sqlite:///path/store\.db "
+            r"\(or a plain file path\) and postgresql://user@host/db\.",
+        ),
+        (
+            ["runs", "list", "--status", "complete"],
+            r"status 'complete' is not one of running, "
+            r"completed, failed, interrupted\. Did you mean 'completed'\?",
+        ),
+        (["runs", "delete", "--status", "bogus", "--yes"], r"status 'bogus' is not one of"),
+        (["runs", "list", "--where", "core.x<nan"], r"'core\.x<nan' would match nothing"),
+        (["runs", "list", "--limit", "0"], r"Invalid value for '--limit'"),
     ],
 )
 def test_user_errors_exit_2_without_traceback(env: Path, args: list[str], message: str) -> None:
@@ -122,10 +136,79 @@ def test_failed_run_exits_1_and_is_stored(env: Path, tmp_path: Path) -> None:
     spec = tmp_path / "fail.toml"
     spec.write_text(
         'name = "f"\n[[runs]]\nanalysis = "core.selftest"\nconfig = {fail_with = "error"}\n'
+        '[[runs]]\nanalysis = "core.selftest"\nconfig = {n_samples = 100}\n'
     )
     code, out, _ = invoke("run", str(spec), "--no-progress", "--no-report")
-    assert code == 1 and "1 run(s) failed" in out
-    assert Store(f"sqlite:///{tmp_path}/home/store.db").count(status="failed") == 1
+    store = Store(f"sqlite:///{tmp_path}/home/store.db")
+    failed = store.query(status="failed")
+    assert code == 1 and len(failed) == 1 and store.count(status="completed") == 1
+    run_ids = [r.run_id for r in store.query()]
+    assert all(run_id in out for run_id in run_ids), "the table shows every run's id"
+    hint = f"1 run(s) failed; `interplab runs show {failed[0].run_id}` shows why."
+    assert hint in " ".join(out.split())
+
+    code, out, _ = invoke("runs", "show", failed[0].run_id)
+    assert code == 0 and "[failed]" in out.splitlines()[0]
+    code, out, _ = invoke("runs", "show", run_ids[1] if run_ids[0] == failed[0].id else run_ids[0])
+    assert code == 0 and "[completed]" in out.splitlines()[0]
+
+
+def test_run_writes_its_report_under_interplab_home(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERPLAB_CACHE", str(tmp_path / "shared" / "cache"))
+    code, out, _ = invoke("run", str(env), "--no-progress")
+    report = tmp_path / "home" / "report" / "report.html"
+    assert code == 0 and f"report:{report.resolve()}" in "".join(out.split())
+    assert report.is_file() and not (tmp_path / "shared" / "report").exists()
+    assert (tmp_path / "shared" / "cache").is_dir()
+
+
+def test_unusable_interplab_home_is_a_user_error_and_doctor_reports_it(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    monkeypatch.setenv("INTERPLAB_HOME", str(blocker / "home"))
+    message = (
+        f"INTERPLAB_HOME='{blocker / 'home'}' cannot be created or written ('{blocker}' is a file)"
+    )
+    for args in (["runs", "list"], ["run", str(env)], ["report"], ["cache", "info"]):
+        code, out, err = invoke(*args)
+        assert code == 2 and "Traceback" not in out + err, args
+        assert message in " ".join(err.split()), err
+    assert not (blocker.parent / "report").exists()
+    code, out, err = invoke("doctor")
+    assert code == 0, out + err
+    flat = " ".join("".join(line.split("│")[2:]).strip() for line in out.splitlines())
+    assert "".join(message.split()) in "".join(flat.split()), "a red row, not a crash"
+    assert "core.selftest" in out
+
+
+def test_bad_output_paths_are_user_errors(env: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    folder = tmp_path / "folder.jsonl"
+    folder.mkdir()
+    cases = [
+        (
+            ["report", "--out", str(blocker)],
+            rf"cannot write the report into '{blocker}' .*is a file",
+        ),
+        (["export", "parquet", str(blocker / "x.parquet")], rf"'{blocker}' is a file"),
+        (["export", "jsonl", str(folder)], rf"'{folder}' is a folder; name a file"),
+        (["export", "jsonl", "runs.csv"], r"'runs\.csv' does not end in \.jsonl or \.ndjson"),
+        (["export", "parquet", "x.jsonl"], r"'x\.jsonl' does not end in \.parquet or \.pq"),
+    ]
+    for args, message in cases:
+        code, out, err = invoke(*args)
+        assert code == 2 and "Traceback" not in out + err, args
+        assert re.search(message, " ".join(err.split())), err
+    assert not (tmp_path / "runs.csv").exists() and not (tmp_path / "x.jsonl").exists()
+    code, out, err = invoke("import", str(blocker))
+    assert (
+        code == 2 and "format=" not in err and "reads .jsonl and .parquet" in " ".join(err.split())
+    )
 
 
 def test_cache_info_and_doctor(env: Path) -> None:
@@ -136,6 +219,15 @@ def test_cache_info_and_doctor(env: Path) -> None:
     assert code == 0 and "removed" in out
     code, out, _ = invoke("doctor")
     assert code == 0 and "core.selftest" in out and "3 records" in out
+
+
+def test_metric_values_format_even_when_not_finite() -> None:
+    from interplab.core.records import format_value
+
+    assert format_value(math.inf, "nats") == "inf nats"
+    assert format_value(-math.inf) == "-inf"
+    assert format_value(math.nan, "s") == "nan s"
+    assert format_value(2.0, "s") == "2 s" and format_value(0.123456) == "0.1235"
 
 
 def test_help_is_fast_and_imports_nothing_heavy() -> None:
@@ -187,3 +279,73 @@ def test_compare_groups_records_of_several_analyses_by_their_inputs(
 
     code, out, _ = invoke("runs", "compare", "r1", "r2")
     assert code == 0 and "input model" in out and "aaaaaaaaaa" in out and "bbbbbbbbbb" in out
+
+
+def _two_seeds(tmp_path: Path) -> Path:
+    spec = tmp_path / "seeds.toml"
+    spec.write_text(
+        'name = "seeds"\n[[runs]]\nanalysis = "core.selftest"\nname = "pi"\n'
+        "[runs.sweep]\nn_samples = [100]\nseed = [0, 1]\n"
+    )
+    assert invoke("run", str(spec), "--no-progress", "--no-report")[0] == 0
+    return spec
+
+
+def test_seed_shows_in_frames_compare_and_report(env: Path, tmp_path: Path) -> None:
+    from interplab.core.report import render_report
+
+    _two_seeds(tmp_path)
+    store = Store(f"sqlite:///{tmp_path}/home/store.db")
+    wide = store.to_frame(experiment="seeds", wide=True)
+    assert sorted(wide["seed"]) == [0, 1] and "param.seed" not in wide.columns
+    assert sorted(set(store.to_frame(experiment="seeds")["seed"])) == [0, 1]
+    code, out, _ = invoke("runs", "compare", "--experiment", "seeds")
+    seed_rows = [line.split("│") for line in out.splitlines() if "param seed" in line]
+    assert code == 0 and len(seed_rows) == 1
+    assert sorted(cell.strip() for cell in seed_rows[0][2:-1]) == ["0", "1"]
+    html = render_report(store.query(experiment="seeds"))
+    assert '<th class="text">seed</th>' in html
+    assert '<td class="text">0</td>' in html and '<td class="text">1</td>' in html
+
+
+def test_compare_dedupes_and_heads_columns_with_usable_prefixes(env: Path, tmp_path: Path) -> None:
+    _two_seeds(tmp_path)
+    store = Store(f"sqlite:///{tmp_path}/home/store.db")
+    first, second = (r.id for r in store.query(experiment="seeds"))
+    code, out, err = invoke("runs", "compare", first[:8], first[:8])
+    assert code == 2 and "compare needs at least two records" in err
+    code, out, _ = invoke("runs", "compare", first[:8], "--experiment", "seeds")
+    assert code == 0 and "2 records" in out
+    header = next(line for line in out.splitlines() if first[:16] in line)
+    shown = [cell.strip() for cell in header.split("┃")[2:-1]]
+    assert sorted(shown) == sorted([first[:16], second[:16]])
+    for prefix in shown:
+        assert invoke("runs", "show", prefix)[0] == 0
+    code, _, err = invoke("runs", "compare", "--experiment", "nosuch")
+    assert code == 2
+    assert "no records match --experiment nosuch; known experiments: seeds." in " ".join(
+        err.split()
+    )
+
+
+def test_where_on_an_unknown_metric_key_names_the_known_ones(env: Path, tmp_path: Path) -> None:
+    _two_seeds(tmp_path)
+    code, _, err = invoke("runs", "list", "--where", "pi_abs_error<0.01")
+    flat = " ".join(err.split())
+    assert code == 2 and "no stored record has the metric 'pi_abs_error'" in flat
+    assert "Did you mean 'core.pi_abs_error'?" in flat and "core.pi_estimate" in flat
+    code, out, _ = invoke("runs", "list", "--where", "core.pi_abs_error<10")
+    assert code == 0 and "2 of 2 records" in out
+    code, out, _ = invoke("runs", "list", "--limit", "1")
+    assert code == 0 and "1 of 2 records" in out
+
+
+def test_cache_info_lists_entries_by_codec(env: Path, tmp_path: Path) -> None:
+    from interplab.core.cache import Cache
+
+    cache = Cache(tmp_path / "home" / "cache")
+    cache.get_or_compute({"a": 1}, lambda: {"x": 1})
+    cache.get_or_compute({"a": 2}, lambda: {"x": 2})
+    code, out, _ = invoke("cache", "info")
+    codec = next(iter(cache.info().by_codec))
+    assert code == 0 and f"entries │ 2 ({codec}: 2)" in out and "{" not in out

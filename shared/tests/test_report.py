@@ -146,3 +146,22 @@ def test_inputs_shared_by_several_analyses_are_listed_with_links() -> None:
     assert "ef" * 8 not in table
     no_sharing = render_report([sweep, alone])
     assert 'id="shared-inputs"' not in no_sharing
+
+
+def test_report_into_a_path_that_cannot_be_written(tmp_path: Path) -> None:
+    import pytest
+
+    from interplab.core.errors import StoreError
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    with pytest.raises(StoreError, match=r"cannot write the report into .*afile' is a file"):
+        build_report(store, None, blocker / "sub")
+    assert blocker.read_text() == ""
+
+
+def test_missing_params_are_shown_as_a_dash_not_null() -> None:
+    html = render_report([record(1), record(2, params={"layer": 3, "n_samples": 1})])
+    assert '<td class="text">null</td>' not in html
+    assert '<td class="text">–</td>' in html and '<td class="text">3</td>' in html

@@ -81,6 +81,34 @@ def test_rerun_skips_completed_and_retries_failed(paths: tuple[str, Path]) -> No
     assert all(newer[i] > first[i] for i in first)
 
 
+def test_a_forced_rerun_that_fails_keeps_the_stored_results(
+    paths: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interplab.core.registry import get_analysis
+
+    url, cache = paths
+    spec = parse_spec('name = "keep"\n[[runs]]\nanalysis = "core.selftest"\n'
+                      "config = {n_samples = 500}\n")  # fmt: skip
+    run_spec(spec, store_url=url, cache_dir=cache, show_progress=False)
+    before = {r.id: r.metrics for r in Store(url).query(status="completed")}
+
+    def broken(self: Any, config: Any, ctx: Any) -> Any:
+        raise RuntimeError("the new code is broken")
+        yield
+
+    monkeypatch.setattr(get_analysis("core.selftest"), "run", broken)
+    forced = run_spec(spec, store_url=url, cache_dir=cache, force=True, show_progress=False)
+    assert [o.status for o in forced.outcomes] == ["failed"]
+    store = Store(url)
+    assert {r.id: r.metrics for r in store.query(status="completed")} == before
+    (marker,) = store.query(status="failed")
+    assert marker.id == forced.outcomes[0].run_id and "the new code is broken" in marker.error
+    monkeypatch.undo()
+    retried = run_spec(spec, store_url=url, cache_dir=cache, show_progress=False)
+    assert [o.status for o in retried.outcomes] == ["completed"], "a failed marker is retried"
+    assert store.query(status="failed") == [] and store.count() == len(before)
+
+
 def test_process_runner_matches_local(tmp_path: Path) -> None:
     spec = parse_spec(SPEC)
     local_url, pool_url = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"

@@ -191,7 +191,9 @@ BAD_SPECS = [
     ),
     pytest.param(
         HEAD + RUN + "[runs.config]\nn_sample = 3\n",
-        rf": {R1}: field 'config\.n_sample': unknown key",
+        rf": {R1}: field 'config\.n_sample': 'core\.selftest' has no config field 'n_sample'\. "
+        r"Did you mean 'n_samples'\? Its fields are \['fail_with', 'n_chunks', 'n_samples', "
+        r"'sleep_s'\]\.",
         id="unknown-config-field",
     ),
     pytest.param(

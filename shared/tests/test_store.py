@@ -60,7 +60,7 @@ def _metric_rows(store: Store) -> int:
 
 # ---------------------------------------------------------------------- a varied dataset
 
-METRIC_X = [0.0, 1.0, 2.0, 2.0, 3.0, -1.0, math.nan, 2.5, -math.inf, math.inf, 1.999, 2.001]
+METRIC_X = [0.0, 1.0, 2.0, 2.0, 3.0, -1.0, math.nan, 2.5, -1e300, 1e300, 1.999, 2.001]
 TAG_SETS: list[tuple[str, ...]] = [(), ("a",), ("a", "b"), ("b",), ("b", "c", "a"), ("c",)]
 PACKAGES = ["core", "robustness", "mips"]
 STATUSES = ["completed", "completed", "failed", "running", "interrupted"]
@@ -182,7 +182,7 @@ QUERY_CASES: list[dict[str, Any]] = [
     *({"metrics": [f"core.x{op}2"]} for op in _PY_OPS),
     {"metrics": ["core.x >= -1", "core.y<1.5"]},
     {"metrics": ["core.x>=-inf"]},
-    {"metrics": ["core.x==inf"]},
+    {"metrics": ["core.x>=1e300"]},
     {"metrics": ["core.nothing>0"]},
     {"package": "core", "status": "completed", "tags": "a", "metrics": ["core.x>=0"]},
     {"package": ["core", "robustness"], "since": T0 + timedelta(minutes=4), "tags": ["b"]},
@@ -274,6 +274,24 @@ def test_get_ambiguous_prefix(store: Store, make_record: MakeRecord) -> None:
     ):
         store.get("many")
     assert store.get("abc-1").id == "abc-1"  # an exact id wins even when it is also a prefix
+
+
+def test_a_stored_record_that_no_longer_validates_names_its_id(
+    store: Store, make_record: MakeRecord
+) -> None:
+    from sqlalchemy import update
+
+    from interplab.core.store._tables import runs
+
+    store.add(make_record(id="old-inf", metrics={"core.x": 1.0}))
+    text = store.get("old-inf").to_json().replace('"value":1.0', '"value":Infinity')
+    with store.engine.begin() as conn:  # as an older interplab, which accepted inf, stored it
+        conn.execute(update(runs).where(runs.c.id == "old-inf").values(record_json=text))
+    message = r"stored record 'old-inf' no longer validates .*interplab runs delete old-inf"
+    with pytest.raises(StoreError, match=message):
+        store.query()
+    with pytest.raises(StoreError, match=message):
+        store.get("old-inf")
 
 
 def test_get_missing_id(store: Store, make_record: MakeRecord) -> None:
@@ -457,9 +475,10 @@ def test_long_frame(store: Store, dataset: list[ExperimentRecord]) -> None:
     expected = [(r, key) for r in _ordered(dataset) for key in sorted(r.metrics)]
     assert len(frame) == sum(len(r.metrics) for r in dataset) == len(expected)
     assert list(frame.columns) == [
-        "id", "run_id", "package", "analysis", "status", "experiment", "created_at",
+        "id", "run_id", "package", "analysis", "status", "experiment", "created_at", "seed",
         "metric", "value", "unit", "higher_is_better",
     ]  # fmt: skip
+    assert list(frame["seed"]) == [r.env.seed for r, _ in expected]
     assert list(frame["id"]) == [r.id for r, _ in expected]
     assert list(frame["metric"]) == [key for _, key in expected]
     np.testing.assert_array_equal(
@@ -504,9 +523,11 @@ def test_wide_frame(store: Store, dataset: list[ExperimentRecord], make_record: 
     param_keys = sorted({k for r in records for k in _flatten(r.params)})
     assert param_keys[:3] == ["param.deep.er.est", "param.empty", "param.flag"]
     assert set(frame.columns) == {
-        "id", "run_id", "package", "analysis", "status", "experiment", "created_at",
+        "id", "run_id", "package", "analysis", "status", "experiment", "created_at", "seed",
         *metric_keys, *param_keys,
     }  # fmt: skip
+    assert list(frame["seed"]) == [r.env.seed for r in ordered]
+    assert {r.env.seed for r in ordered} == set(range(1, len(ordered) + 1)), "seeds all differ"
     for key in metric_keys:
         assert frame[key].dtype == np.float64
         np.testing.assert_array_equal(
@@ -613,8 +634,12 @@ def _write_lines(path: Path, lines: list[str]) -> Path:
             r"line 3 is not a valid record, so nothing was imported: metrics: Value error, "
             r"metric key 'loss' is not namespaced",
         ),
+        (
+            "INF",
+            r"line 3 is not a valid record, so nothing was imported: .*metric value inf is not ",
+        ),
     ],
-    ids=["json", "array", "invalid", "future-version", "bad-metric-key"],
+    ids=["json", "array", "invalid", "future-version", "bad-metric-key", "infinite-metric"],
 )
 def test_import_with_one_bad_line_writes_nothing(
     store: Store, make_record: MakeRecord, tmp_path: Path, bad_line: str, message: str
@@ -629,6 +654,11 @@ def test_import_with_one_bad_line_writes_nothing(
         data = json.loads(make_record(id="badkey").to_json())
         data["metrics"] = {"loss": {"value": 1.0}}
         bad_line = json.dumps(data)
+    elif bad_line == "INF":  # what json.dumps writes for float("inf")
+        bad_line = json.dumps(
+            json.loads(make_record(id="inf", metrics={"core.x": 1.0}).to_json())
+            | {"metrics": {"core.x": {"value": math.inf}}}
+        )
     path = _write_lines(
         tmp_path / "in.jsonl",
         [make_record(id="new-1").to_json(), "", bad_line, make_record(id="new-2").to_json()],
@@ -655,6 +685,34 @@ def test_import_with_one_bad_parquet_row_writes_nothing(
     pq.write_table(pa.table({"json": texts}), path)
     with pytest.raises(StoreError, match=rf"{re.escape(str(path))} has no 'record_json' column"):
         store.import_file(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("binary.jsonl", b"\xff\xfe\x00garbage"),
+        ("parquet-bytes.jsonl", "PARQUET"),
+        ("text.parquet", b"not parquet\n"),
+        ("truncated.parquet", "TRUNCATED"),
+    ],
+)
+def test_import_of_a_corrupt_or_mislabelled_file_writes_nothing(
+    store: Store, make_record: MakeRecord, tmp_path: Path, name: str, content: Any
+) -> None:
+    store.add(make_record(id="old-1"))
+    if isinstance(content, str):  # a real Parquet export, whole or cut short
+        source = tmp_path / "source.parquet"
+        store.export(source)
+        data = source.read_bytes()
+        content = data if content == "PARQUET" else data[: len(data) // 2]
+    path = tmp_path / name
+    path.write_bytes(content)
+    kind = "JSON Lines" if name.endswith(".jsonl") else "Parquet"
+    with pytest.raises(
+        StoreError, match=rf"{re.escape(str(path))} is not a readable {kind} export .*nothing was "
+    ):
+        store.import_file(path)
+    assert _ids(store.query()) == ["old-1"]
 
 
 def test_import_upgrades_v1_lines(store: Store, make_record: MakeRecord, tmp_path: Path) -> None:
@@ -752,6 +810,44 @@ def test_normalize_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "s3cret" not in str(info.value)
     with pytest.raises(StoreError, match=r"cannot open store 'mysql://u:\*\*\*@h/db'"):
         Store("mysql://u:pw@h/db")
+
+
+def test_a_store_path_that_is_not_a_usable_sqlite_file(tmp_path: Path) -> None:
+    text = tmp_path / "notdb.txt"
+    text.write_text("not a database\n" * 100)
+    with pytest.raises(
+        StoreError,
+        match=r"cannot open store .*notdb\.txt'\): file is not a database\. Check that the path "
+        r"is a SQLite store made by interplab",
+    ):
+        Store(str(text))
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    where = re.escape(str(blocker))
+    with pytest.raises(
+        StoreError, match=rf"its folder '{where}' cannot be created \('{where}' is a file\)"
+    ):
+        Store(f"sqlite:///{blocker}/x.db")
+    assert text.read_text() == "not a database\n" * 100
+
+
+def test_export_to_a_path_that_cannot_be_written(
+    store: Store, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    store.add(make_record())
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    where = re.escape(str(blocker))
+    with pytest.raises(StoreError, match=rf"cannot write the export to '{where}/x\.parquet' \("):
+        store.export(blocker / "x.parquet")
+    folder = tmp_path / "folder.jsonl"
+    folder.mkdir()
+    with pytest.raises(StoreError, match=r"folder\.jsonl' is a folder; name a file"):
+        store.export(folder)
+    assert list(folder.iterdir()) == []
+    with pytest.raises(StoreError, match=r"suffix of a parquet file but the format is jsonl"):
+        store.export(tmp_path / "x.parquet", format="jsonl")
+    assert not (tmp_path / "x.parquet").exists()
 
 
 # ---------------------------------------------------------------------- concurrency

@@ -22,6 +22,7 @@ Every mistake is reported with the file, the run and the field (:class:`SpecErro
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -183,9 +184,11 @@ def plan_tasks(spec: ExperimentSpec, *, origin: str = "<spec>") -> list[Task]:
                 config = analysis.Config.model_validate(raw)
             except ValidationError as error:
                 details = "; ".join(
-                    f"field 'config.{'.'.join(str(p) for p in e['loc'])}': {_message(e)}"
+                    f"field 'config.{'.'.join(str(p) for p in e['loc'])}': "
+                    + (_unknown_field(e, run.analysis, fields) if e["type"] == "extra_forbidden"
+                       else _message(e))
                     for e in error.errors()
-                )
+                )  # fmt: skip
                 raise SpecError(f"{where}{_point_label(point)}: {details}") from None
             params = config.model_dump(mode="json")
             run_id = digest_json(
@@ -212,6 +215,14 @@ def plan_tasks(spec: ExperimentSpec, *, origin: str = "<spec>") -> list[Task]:
                 )
             )
     return tasks
+
+
+def _unknown_field(item: Any, analysis: str, fields: Mapping[str, Any]) -> str:
+    """An unknown config key: the analysis's fields, and the closest one."""
+    close = difflib.get_close_matches(str(item["loc"][0]), list(fields), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    key = item["loc"][0]
+    return f"{analysis!r} has no config field {key!r}.{hint} Its fields are {sorted(fields)}."
 
 
 def _grid(sweep: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:

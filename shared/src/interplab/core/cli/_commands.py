@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,11 +22,11 @@ from interplab.core.cli._common import (
     StoreOption,
     console,
     filters,
-    format_value,
     open_cache,
     open_store,
 )
 from interplab.core.errors import ConfigError
+from interplab.core.records import format_value
 
 _RUNNERS = ("local", "process", "ray")
 
@@ -47,13 +48,14 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run every analysis in SPEC and write its records to the store."""
-    from interplab.core.paths import default_store_url
+    from interplab.core.paths import default_store_url, interplab_home
     from interplab.core.runners import run_spec
     from interplab.core.specs import load_spec
 
     if runner not in _RUNNERS:
         raise ConfigError(f"--runner {runner!r} is not known; use one of {', '.join(_RUNNERS)}.")
     experiment = load_spec(spec)
+    report_dir = interplab_home() / "report"  # checked before running, like `report` uses it
     store_url = (
         store or os.environ.get("INTERPLAB_STORE") or experiment.store or default_store_url()
     )
@@ -63,6 +65,7 @@ def run(
         workers=workers, address=address, force=force, show_progress=progress,
     )  # fmt: skip
     table = Table(title=f"{experiment.name}: {len(summary.outcomes)} runs", title_justify="left")
+    table.add_column("id", no_wrap=True, min_width=16)  # what `runs show` takes
     for column in ("run", "analysis", "status", "s", "headline metrics"):
         table.add_column(column, justify="right" if column == "s" else "left")
     colours = {"completed": "green", "failed": "red", "skipped": "dim", "interrupted": "yellow"}
@@ -74,6 +77,7 @@ def run(
             headline = o.error.splitlines()[0][:120]
         colour = colours.get(o.status, "white")
         table.add_row(
+            o.run_id,
             escape(o.label),
             o.analysis,
             f"[{colour}]{o.status}[/]",
@@ -87,13 +91,15 @@ def run(
         from interplab.core.report import build_report
 
         out = build_report(
-            open_store(summary.store_url), cache, cache.root.parent / "report",
+            open_store(summary.store_url), cache, report_dir,
             experiment=[experiment.name],
         )  # fmt: skip
         console.print(f"report: {out}")
-    if summary.count("failed"):
+    failed = [o.run_id for o in summary.outcomes if o.status == "failed"]
+    if failed:
         console.print(
-            f"[red]{summary.count('failed')} run(s) failed[/]; `interplab runs show ID` shows why."
+            f"[red]{len(failed)} run(s) failed[/]; `interplab runs show {failed[0]}` shows why"
+            + (" (the table gives the other ids)." if len(failed) > 1 else ".")
         )
         raise typer.Exit(1)
 
@@ -172,7 +178,8 @@ def cache_info(cache_dir: CacheOption = None) -> None:
     info = open_cache(cache_dir).info()
     table = Table(show_header=False)
     table.add_row("root", str(info.root))
-    table.add_row("entries", f"{info.entries} " + str(info.by_codec or ""))
+    codecs = ", ".join(f"{name}: {n}" for name, n in sorted(info.by_codec.items()))
+    table.add_row("entries", f"{info.entries}" + (f" ({codecs})" if codecs else ""))
     table.add_row("folders", str(info.dirs))
     table.add_row("blobs", str(info.blobs))
     table.add_row("size", f"{info.size_bytes / 2**20:.1f} MiB")
@@ -207,10 +214,12 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
     import platform
 
     from interplab.core.environment import package_versions
-    from interplab.core.errors import InterplabError
+    from interplab.core.paths import interplab_home
     from interplab.core.registry import analysis_names
 
     table = Table(show_header=False, title="interplab doctor", title_justify="left")
+    table.add_column()
+    table.add_column(overflow="fold")  # paths in full: they are what doctor is asked for
     table.add_row("python", f"{platform.python_version()} ({platform.platform()})")
     for name, version in package_versions():
         table.add_row(name, version)
@@ -223,13 +232,9 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
         table.add_row("device (auto)", f"{device}; CUDA available: {torch.cuda.is_available()}")
     except Exception as error:  # a broken torch install is exactly what doctor should show
         table.add_row("device (auto)", f"[red]torch unusable: {escape(str(error))}[/]")
-    try:
-        opened = open_store(store)
-        table.add_row("store", f"{escape(repr(opened))}: {opened.count()} records")
-    except InterplabError as error:
-        table.add_row("store", f"[red]{escape(str(error))}[/]")
-    cache = open_cache(cache_dir)
-    table.add_row("cache", f"{cache.root} ({cache.info().size_bytes / 2**20:.1f} MiB)")
+    _doctor_row(table, "home", lambda: str(interplab_home()))
+    _doctor_row(table, "store", lambda: _store_line(open_store(store)))
+    _doctor_row(table, "cache", lambda: _cache_line(open_cache(cache_dir)))
     extras: dict[str, Any] = {
         "ray (extra 'ray')": "ray",
         "mlflow (extra 'mlflow')": "mlflow",
@@ -242,3 +247,21 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
         table.add_row(label, "[green]present[/]" if present else "[dim]not installed[/]")
     table.add_row("analyses", ", ".join(analysis_names()) or "none")
     console.print(table)
+
+
+def _doctor_row(table: Table, name: str, describe: Callable[[], str]) -> None:
+    """A row of ``doctor``: what ``describe`` says, or its user error in red."""
+    from interplab.core.errors import InterplabError
+
+    try:
+        table.add_row(name, escape(describe()))
+    except InterplabError as error:
+        table.add_row(name, f"[red]{escape(str(error))}[/]")
+
+
+def _store_line(opened: Any) -> str:
+    return f"{opened!r}: {opened.count()} records"
+
+
+def _cache_line(cache: Any) -> str:
+    return f"{cache.root} ({cache.info().size_bytes / 2**20:.1f} MiB)"

@@ -89,14 +89,3 @@ def open_cache(path: Path | None) -> Cache:
     from interplab.core.cache import Cache
 
     return Cache(path)
-
-
-def format_value(value: float, unit: str = "") -> str:
-    """A metric value for a table: 4 significant digits, unit appended."""
-    if value != value:  # NaN
-        text = "nan"
-    elif value == int(value) and abs(value) < 1e15:
-        text = str(int(value))
-    else:
-        text = f"{value:.4g}"
-    return f"{text} {unit}".strip() if unit and unit not in ("fraction",) else text

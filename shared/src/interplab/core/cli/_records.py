@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -22,11 +23,13 @@ from interplab.core.cli._common import (
     Where,
     console,
     filters,
-    format_value,
     open_store,
 )
 from interplab.core.errors import StoreError
-from interplab.core.records import ExperimentRecord
+from interplab.core.records import ExperimentRecord, format_value
+
+if TYPE_CHECKING:
+    from interplab.core.store import Store
 
 
 @runs_app.command("list")
@@ -39,11 +42,12 @@ def runs_list(
     tag: Tag = None,
     since: Since = None,
     where: Where = None,
-    limit: Annotated[int, typer.Option(help="Show at most this many (newest first).")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many (newest first).")] = 50,
 ) -> None:
     """List records, newest first, with their first metrics."""
     chosen = filters(package, analysis, status, experiment, tag, since, where)
     opened = open_store(store)
+    _check_where_keys(opened, where or [])
     records = opened.query(limit=limit, newest_first=True, **chosen)
     table = Table(title=f"{len(records)} of {opened.count(**chosen)} records", title_justify="left")
     for column in ("id", "experiment", "analysis", "status", "created (UTC)", "metrics"):
@@ -60,6 +64,26 @@ def runs_list(
     console.print(table)
 
 
+def _check_where_keys(store: Store, where: list[str]) -> None:
+    """Refuse a --where on a metric key no stored record has: it would silently match nothing."""
+    from interplab.core.store import MetricFilter
+
+    known = store.distinct("metric")
+    for text in where:
+        key = MetricFilter.parse(text).key
+        if key in known:
+            continue
+        close = [k for k in known if k.endswith(f".{key}")] or difflib.get_close_matches(
+            key, known, n=1
+        )
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        listing = ", ".join(known[:20]) + (", …" if len(known) > 20 else "")
+        raise StoreError(
+            f"--where {text!r}: no stored record has the metric {key!r}.{hint} "
+            + (f"Known metric keys: {listing}." if known else "The store holds no metrics yet.")
+        )
+
+
 @runs_app.command("show")
 def runs_show(
     record_id: Annotated[str, typer.Argument(help="Record id or a unique prefix of it.")],
@@ -71,7 +95,9 @@ def runs_show(
     if as_json:
         typer.echo(json.dumps(json.loads(record.to_json()), indent=2))
         return
-    console.print(f"[bold]{escape(record.id)}[/]  {record.analysis}  [{record.status}]")
+    colour = {"completed": "green", "failed": "red"}.get(record.status, "yellow")
+    status = escape(f"[{record.status}]")
+    console.print(f"[bold]{escape(record.id)}[/]  {record.analysis}  [{colour}]{status}[/]")
     console.print(f"experiment {escape(record.experiment or '-')}, run {record.run_id}, "
                   f"created {record.created_at:%Y-%m-%d %H:%M:%S} UTC")  # fmt: skip
     if record.metrics:
@@ -111,7 +137,11 @@ def runs_compare(
     opened = open_store(store)
     records = [opened.get(i) for i in record_ids or []]
     if analysis or experiment:
-        records += opened.query(**filters(analysis=analysis, experiment=experiment))
+        matching = opened.query(**filters(analysis=analysis, experiment=experiment))
+        if not matching:
+            raise StoreError(_no_match(opened, analysis or [], experiment or []))
+        records += matching
+    records = list({r.id: r for r in records}.values())  # each record once
     if len(records) < 2:
         raise StoreError(
             "compare needs at least two records: give ids, or --analysis/--experiment."
@@ -119,12 +149,36 @@ def runs_compare(
     console.print(_comparison(records))
 
 
+def _no_match(store: Store, analysis: list[str], experiment: list[str]) -> str:
+    """Why --analysis/--experiment found nothing: what the store does hold."""
+    chosen = " ".join([*(f"--analysis {a}" for a in analysis),
+                       *(f"--experiment {e}" for e in experiment)])  # fmt: skip
+    known = [
+        f"known {field}s: {', '.join(store.distinct(field)) or 'none'}"
+        for field, given in (("experiment", experiment), ("analysis", analysis))
+        if given
+    ]
+    return f"no records match {chosen}; {'; '.join(known)}."
+
+
+def _column_ids(records: list[ExperimentRecord]) -> list[str]:
+    """Each id's shortest prefix (16 characters or more) that no other shown id starts with."""
+    ids = [r.id for r in records]
+    out = []
+    for rid in ids:
+        n = min(16, len(rid))
+        while n < len(rid) and any(o != rid and o.startswith(rid[:n]) for o in ids):
+            n += 1
+        out.append(rid[:n])
+    return out
+
+
 def _comparison(records: list[ExperimentRecord]) -> Table:
-    """Params that differ and every metric, best marked; records as rows when there are many."""
+    """Params (and seeds) that differ and every metric, best marked; records as rows when many."""
     param_keys = [
         key
-        for key in dict.fromkeys(k for r in records for k in r.params)
-        if len({json.dumps(r.params.get(key), default=str) for r in records}) > 1
+        for key in dict.fromkeys(k for r in records for k in r.params_and_seed)
+        if len({json.dumps(r.params_and_seed.get(key), default=str) for r in records}) > 1
     ]
     metric_keys = list(dict.fromkeys(k for r in records for k in r.metrics))
     best: dict[str, float | None] = {}
@@ -151,13 +205,14 @@ def _comparison(records: list[ExperimentRecord]) -> Table:
         return key + {True: " ↑", False: " ↓", None: ""}[directions[key]]
 
     def param(r: ExperimentRecord, key: str) -> str:
-        return escape(json.dumps(r.params.get(key), default=str).strip('"'))
+        value = r.params_and_seed.get(key)
+        return "-" if value is None else escape(json.dumps(value, default=str).strip('"'))
 
     table = Table(title=f"{len(records)} records (best in green)", title_justify="left")
     if len(records) <= 4:  # records as columns
         table.add_column("", no_wrap=True)
-        for r in records:
-            table.add_column(escape(r.id[-24:]), justify="right")
+        for column_id in _column_ids(records):  # prefixes `runs show` accepts
+            table.add_column(escape(column_id), justify="right")
         table.add_row("[dim]analysis[/]", *(escape(r.analysis) for r in records))
         for name in dict.fromkeys(k for r in records for k in r.inputs):
             table.add_row(
@@ -227,7 +282,19 @@ def runs_delete(
     console.print(f"deleted {removed} record(s)")
 
 
+def _suffixes(fmt: str) -> list[str]:
+    from interplab.core.store._files import _FORMATS
+
+    return [suffix for suffix, kind in _FORMATS.items() if kind == fmt]
+
+
 def _export(path: Path, fmt: str, store: str | None, **chosen: object) -> None:
+    if path.suffix.lower() not in _suffixes(fmt):
+        raise StoreError(
+            f"{str(path)!r} does not end in {' or '.join(_suffixes(fmt))}; `interplab import` "
+            f"tells the format by the suffix, so name the {fmt} file e.g. "
+            f"{str(path.with_suffix(_suffixes(fmt)[0]))!r}."
+        )
     count = open_store(store).export(path, format=fmt, **chosen)
     console.print(f"wrote {count} records to {path}")
 
@@ -274,4 +341,10 @@ def import_records(
     store: StoreOption = None,
 ) -> None:
     """Add records from an export; all are validated first, so a bad file adds nothing."""
+    if path.is_file() and path.suffix.lower() not in (*_suffixes("jsonl"), *_suffixes("parquet")):
+        raise StoreError(
+            f"cannot tell the format of {str(path)!r} (suffix {path.suffix!r}); `interplab "
+            "import` reads .jsonl and .parquet files from `interplab export`: rename the file "
+            "to the suffix of its format."
+        )
     console.print(f"imported {open_store(store).import_file(path)} records from {path}")

@@ -1,5 +1,6 @@
 """The versioned experiment-record schema (pydantic v2)."""
 
+from interplab.core.records._format import format_value as format_value
 from interplab.core.records._schema import (
     SCHEMA_VERSION as SCHEMA_VERSION,
 )
@@ -31,5 +32,6 @@ __all__ = [
     "Metric",
     "MetricSpec",
     "Status",
+    "format_value",
     "upgrade",
 ]

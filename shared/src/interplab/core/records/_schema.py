@@ -45,7 +45,7 @@ class Metric(_Frozen):
     """One measured number with its unit and the direction that counts as better."""
 
     value: float
-    """The measurement; NaN is allowed and means "not defined for this run"."""
+    """The measurement; NaN is allowed and means "not defined for this run"; ±inf is refused."""
     unit: str = Field(default="", max_length=32)
     """Unit, e.g. ``"nats"``, ``"bits"``, ``"s"``, ``"fraction"``; empty for plain numbers."""
     higher_is_better: bool | None = None
@@ -53,9 +53,19 @@ class Metric(_Frozen):
     description: str = ""
     """One line shown in the report and ``interplab runs show``."""
 
+    @field_validator("value")
+    @classmethod
+    def _no_infinity(cls, value: float) -> float:
+        if math.isinf(value):
+            raise ValueError(
+                f"metric value {value} is not finite; report a finite number, or NaN for "
+                "'not defined for this run'"
+            )
+        return value
+
     @property
     def is_finite(self) -> bool:
-        """False for NaN and infinities."""
+        """False for NaN (infinities are refused when a metric is made)."""
         return math.isfinite(self.value)
 
 
@@ -156,6 +166,13 @@ class ExperimentRecord(_Frozen):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+    @property
+    def params_and_seed(self) -> dict[str, JsonValue]:
+        """``params`` plus the run's ``seed`` (from ``env``), for tables that compare runs."""
+        if self.env.seed is None or "seed" in self.params:
+            return dict(self.params)
+        return {**self.params, "seed": self.env.seed}
 
     @property
     def duration_s(self) -> float | None:

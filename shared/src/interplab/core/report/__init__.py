@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from interplab.core.records import ExperimentRecord
+from interplab.core.records import ExperimentRecord, format_value
 
 if TYPE_CHECKING:
     from interplab.core.cache import Cache
@@ -49,7 +49,7 @@ class _Section:
     texts: list[tuple[str, str, str]] = field(default_factory=list)
     """(record id, artifact title, text) of small text artifacts such as MIPS programs."""
     varying: list[str] = field(default_factory=list)
-    """Parameters whose values differ between the records (shown as columns)."""
+    """Parameters (and ``seed``) whose values differ between the records (shown as columns)."""
 
     def short(self, key: str) -> str:
         """A metric key without the package prefix shared by every key of the section."""
@@ -62,8 +62,10 @@ class _Section:
         return rest or record.id
 
     def param(self, record: ExperimentRecord, key: str) -> str:
-        """A parameter value as short text."""
-        value = record.params.get(key)
+        """A parameter value (or the seed) as short text; "–" where the record has none."""
+        value = record.params_and_seed.get(key)
+        if value is None:
+            return "–"
         return value if isinstance(value, str) else json.dumps(value, default=str)
 
     @property
@@ -106,8 +108,8 @@ def _sections(records: list[ExperimentRecord], cache: Cache | None) -> list[_Sec
         section = _Section(package, analysis, summary, group, keys, meta, figures)
         section.varying = [
             k
-            for k in dict.fromkeys(k for r in group for k in r.params)
-            if len({json.dumps(r.params.get(k), default=str) for r in group}) > 1
+            for k in dict.fromkeys(k for r in group for k in r.params_and_seed)
+            if len({json.dumps(r.params_and_seed.get(k), default=str) for r in group}) > 1
         ][:6]
         if cache is not None:
             _attach_artifacts(section, cache)
@@ -155,13 +157,6 @@ def _shared_inputs(records: list[ExperimentRecord]) -> list[_SharedInput]:
     return [s for s in by_digest.values() if len({analysis for analysis, _ in s.users}) > 1]
 
 
-def _fmt(value: float, unit: str = "") -> str:
-    if value != value:
-        return "nan"
-    text = str(int(value)) if value == int(value) and abs(value) < 1e15 else f"{value:.4g}"
-    return f"{text} {unit}".strip() if unit and unit != "fraction" else text
-
-
 def render_report(
     records: list[ExperimentRecord], *, cache: Cache | None = None, title: str = "interplab report",
     source: str = "",
@@ -171,7 +166,7 @@ def render_report(
 
     template_text = resources.files("interplab.core.report").joinpath("report.html.j2").read_text()
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters["fmt"] = _fmt
+    env.filters["fmt"] = format_value
     env.filters["anchor"] = _anchor
     env.filters["pretty"] = lambda value: json.dumps(value, indent=2, default=str, sort_keys=True)
     counts: dict[str, int] = defaultdict(int)
@@ -190,14 +185,22 @@ def render_report(
 
 def build_report(store: Store, cache: Cache | None, out_dir: str | Path, **filters: Any) -> Path:
     """Write ``out_dir/report.html`` for the records matching ``filters``; returns its path."""
+    from interplab.core.errors import StoreError
+    from interplab.core.paths import write_problem
     from interplab.core.store._engine import redact_url
 
     records = store.query(**filters)
     html = render_report(records, cache=cache, source=redact_url(store.url))
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "report.html"
     tmp = folder / f".report.html.{os.getpid()}.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(html, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        raise StoreError(
+            f"cannot write the report into {str(folder)!r} ({write_problem(path, error)}); "
+            "give --out a folder that can be created or written."
+        ) from None
     return path.resolve()

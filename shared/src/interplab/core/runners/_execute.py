@@ -60,7 +60,10 @@ def execute_task(
 ) -> Outcome:
     """Run ``task`` and store its records; a failure is stored as a ``failed`` record.
 
-    KeyboardInterrupt marks the run ``interrupted`` in the store and is re-raised.
+    KeyboardInterrupt marks the run ``interrupted`` in the store and is re-raised. The run's
+    state is a marker record (id = run id) beside its results: a rerun (``--force``) keeps the
+    stored results until the new ones replace them all at once, so a rerun that fails or is
+    interrupted loses nothing (the marker then says what happened to it).
     """
     from interplab.core.cache import Cache
     from interplab.core.device import describe_device, resolve_device, seed_everything
@@ -72,7 +75,7 @@ def execute_task(
     store = Store(store_url)
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    store.replace_run(task.run_id, [placeholder_record(task, "running", started_at=started)])
+    store.add(placeholder_record(task, "running", started_at=started))
     try:
         analysis_cls = get_analysis(task.analysis)
         config = analysis_cls.Config.model_validate(task.config)
@@ -108,15 +111,11 @@ def execute_task(
             headline=headline,
         )  # fmt: skip
     except KeyboardInterrupt:
-        store.replace_run(
-            task.run_id, [placeholder_record(task, "interrupted", started_at=started)]
-        )
+        store.add(placeholder_record(task, "interrupted", started_at=started))
         raise
     except Exception as error:
         message = f"{type(error).__name__}: {error}\n{_traceback_tail(error)}"
-        store.replace_run(
-            task.run_id, [placeholder_record(task, "failed", error=message, started_at=started)]
-        )
+        store.add(placeholder_record(task, "failed", error=message, started_at=started))
         return Outcome(
             task.run_id, task.label, task.analysis, "failed", 0, time.perf_counter() - clock,
             error=f"{type(error).__name__}: {error}",

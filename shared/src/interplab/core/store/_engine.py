@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from interplab.core.errors import MissingExtraError, StoreError
+from interplab.core.paths import folder_problem
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_S", "WRITE", "create_store_engine", "normalize_url", "redact_url"]
 
@@ -65,12 +66,23 @@ def create_store_engine(url: str) -> Engine:
     try:
         return create_engine(url)
     except Exception as error:  # unknown dialect or missing driver
-        raise StoreError(f"cannot open store {redact_url(url)!r}: {error}") from None
+        raise StoreError(
+            f"cannot open store {redact_url(url)!r}: {error}. interplab supports "
+            "sqlite:///path/store.db (or a plain file path) and postgresql://user@host/db."
+        ) from None
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(
+                f"cannot open store {url!r}: its folder {str(folder)!r} cannot be created "
+                f"({folder_problem(folder, error)}); point --store or INTERPLAB_STORE at a file "
+                "in a writable folder."
+            ) from None
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},

@@ -6,6 +6,7 @@ has the indexed columns (package, analysis, status, …) for reading with pandas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from interplab.core.errors import StoreError
+from interplab.core.paths import write_problem
 from interplab.core.records import ExperimentRecord
 
 if TYPE_CHECKING:
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["export_records", "import_records"]
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+_SUFFIXES = {"jsonl": ".jsonl", "parquet": ".parquet"}
 
 
 def _format_of(path: Path, format: str | None) -> str:
@@ -40,10 +43,16 @@ def export_records(
     """Write the matching records to ``path`` atomically; returns how many were written."""
     target = Path(path)
     kind = _format_of(target, format)
+    implied = _FORMATS.get(target.suffix.lower())
+    if implied not in (None, kind):
+        raise StoreError(
+            f"{str(target)!r} has the suffix of a {implied} file but the format is {kind}; "
+            f"name it *{_SUFFIXES[kind]} so that import reads it back."
+        )
     records = store.query(**filters)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         if kind == "jsonl":
             with tmp.open("w", encoding="utf-8") as handle:
                 for record in records:
@@ -52,8 +61,14 @@ def export_records(
         else:
             _write_parquet(records, tmp)
         os.replace(tmp, target)
+    except OSError as error:
+        raise StoreError(
+            f"cannot write the export to {str(target)!r} ({write_problem(target, error)}); "
+            "give a file path in a writable folder."
+        ) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. its folder is a file
+            tmp.unlink(missing_ok=True)
     return len(records)
 
 
@@ -104,20 +119,34 @@ def import_records(store: Store, path: str | Path) -> int:
 
 
 def _read_jsonl(path: Path) -> list[tuple[str, str]]:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise _unreadable(path, "JSON Lines", error) from None
     return [(f"line {i}", line) for i, line in enumerate(lines, 1) if line.strip()]
 
 
 def _read_parquet(path: Path) -> list[tuple[str, str]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise _unreadable(path, "Parquet", error) from None
     if "record_json" not in table.column_names:
         raise StoreError(
             f"{path} has no 'record_json' column; only files written by `interplab export` "
             "(or Store.export) can be imported."
         )
     return [(f"row {i}", text) for i, text in enumerate(table.column("record_json").to_pylist())]
+
+
+def _unreadable(path: Path, kind: str, error: Exception) -> StoreError:
+    return StoreError(
+        f"{path} is not a readable {kind} export ({error}); nothing was imported. Import a file "
+        "written by `interplab export` whose suffix matches its format (.jsonl or .parquet)."
+    )
 
 
 def _summarize(error: Exception) -> str:

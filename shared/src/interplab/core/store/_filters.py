@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, select
 
 from interplab.core.errors import StoreError
+from interplab.core.records import Status
 from interplab.core.store._tables import metrics, runs, tags
 
-__all__ = ["MetricFilter", "RecordFilter"]
+__all__ = ["STATUSES", "MetricFilter", "RecordFilter"]
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
@@ -25,6 +28,8 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     "=": operator.eq,
 }
+STATUSES: tuple[str, ...] = get_args(Status)
+"""The values ``status`` filters accept."""
 _FILTER = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(>=|<=|!=|==|>|<|=)\s*(\S+)\s*$")
 
 
@@ -39,6 +44,12 @@ class MetricFilter:
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise StoreError(f"metric filter operator {self.op!r} is not one of {sorted(_OPS)}.")
+        if math.isnan(self.value):
+            raise StoreError(
+                f"metric filter '{self.key}{self.op}nan' would match nothing: NaN metrics are "
+                "stored as missing, and a record without the metric never matches; compare "
+                "with a number."
+            )
 
     @classmethod
     def parse(cls, text: str) -> MetricFilter:
@@ -97,6 +108,13 @@ class RecordFilter:
     since: datetime | None = None
     until: datetime | None = None
     metrics: Sequence[MetricFilter | str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in _as_tuple(self.status) if s not in STATUSES]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], STATUSES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise StoreError(f"status {unknown[0]!r} is not one of {', '.join(STATUSES)}.{hint}")
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """WHERE clauses on the ``runs`` table."""

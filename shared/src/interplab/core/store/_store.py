@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, delete, func, select, text
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, DataError, IntegrityError, OperationalError
 
 from interplab.core.errors import StoreError
 from interplab.core.paths import default_store_url
@@ -194,6 +196,19 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.scalar(stmt) or 0)
 
+    def distinct(self, field: str) -> list[str]:
+        """Sorted stored values of a field: what its filter can match.
+
+        ``field`` is ``package``, ``analysis``, ``status``, ``experiment`` or ``metric``
+        (metric keys).
+        """
+        if field not in ("package", "analysis", "status", "experiment", "metric"):
+            raise StoreError(f"distinct({field!r}): use package, analysis, status, experiment "
+                             "or metric.")  # fmt: skip
+        column = metrics.c.key if field == "metric" else runs.c[field]
+        with self.engine.connect() as conn:
+            return sorted(v for v in conn.scalars(select(column).distinct()) if v is not None)
+
     def completed_run_ids(self, run_ids: Iterable[str]) -> set[str]:
         """Those of ``run_ids`` that have completed records (and no running/failed one)."""
         wanted = list(dict.fromkeys(run_ids))
@@ -212,9 +227,10 @@ class Store:
         """Metrics as a pandas DataFrame.
 
         Long (default): one row per (record, metric) with columns ``id, run_id, package,
-        analysis, status, experiment, created_at, metric, value, unit, higher_is_better``.
-        Wide: one row per record, one column per metric key, plus ``param.<key>`` columns
-        (flattened config) when ``with_params``.
+        analysis, status, experiment, created_at, seed, metric, value, unit,
+        higher_is_better``. Wide: one row per record with ``id`` … ``created_at``, ``seed``,
+        one column per metric key, plus ``param.<key>`` columns (flattened config) when
+        ``with_params``. ``seed`` is the run's seed (``env.seed``; missing for placeholders).
         """
         from interplab.core.store._frames import long_frame, wide_frame
 
@@ -266,11 +282,13 @@ class Store:
                 if self.dialect == "postgresql":  # serialise concurrent first-time creation
                     conn.execute(text("SELECT pg_advisory_xact_lock(7262761)"))
                 metadata.create_all(conn)
-        except OperationalError as error:
-            raise StoreError(
-                f"cannot open store {self!r}: {error.orig}. Check the URL, that the server is "
-                "running and that the database exists."
-            ) from None
+        except DatabaseError as error:  # OperationalError, or a file that is not a database
+            fix = (
+                "Check that the path is a SQLite store made by interplab, or name a new file."
+                if self.dialect == "sqlite"
+                else "Check the URL, that the server is running and that the database exists."
+            )
+            raise StoreError(f"cannot open store {self!r}: {error.orig}. {fix}") from None
 
 
 def _is_transient(error: Exception) -> bool:
@@ -286,6 +304,13 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
 
 
 def _parse(record_json: str, schema_version: int) -> ExperimentRecord:
-    if schema_version == SCHEMA_VERSION:
-        return ExperimentRecord.model_validate_json(record_json)
-    return ExperimentRecord.from_json(record_json)
+    try:
+        if schema_version == SCHEMA_VERSION:
+            return ExperimentRecord.model_validate_json(record_json)
+        return ExperimentRecord.from_json(record_json)
+    except ValidationError as error:  # e.g. an infinite metric stored by an older version
+        record_id = json.loads(record_json).get("id", "?")
+        raise StoreError(
+            f"stored record {record_id!r} no longer validates ({error.errors()[0]['msg']}); "
+            f"delete it with `interplab runs delete {record_id}`."
+        ) from None
