@@ -64,6 +64,8 @@ def test_run_list_show_compare_report_export_import(env: Path, tmp_path: Path) -
 
     code, out, _ = invoke("export", "jsonl", str(tmp_path / "all.jsonl"))
     assert code == 0 and "wrote 3 records" in out
+    artifacts = sum(len(r.artifacts) for r in store.query())
+    assert artifacts > 0 and f"their {artifacts} artifacts" in " ".join(out.split())
     code, out, _ = invoke("export", "parquet", str(tmp_path / "all.parquet"), "--package", "core")
     assert code == 0 and "wrote 3 records" in out
     other = f"sqlite:///{tmp_path}/other.db"

@@ -67,6 +67,19 @@ def _reference(per_batch):
     return h / n, kl / n, rank / n, agree / n
 
 
+def _doc_std(per_batch):
+    """[E] std (ddof 1) over documents of each document's mean lens entropy, in numpy."""
+    means = []
+    for lens, _, mask in per_batch:
+        keep = _keep(mask)
+        z = lens.astype(np.float64)
+        logq = z - z.max(-1, keepdims=True)
+        logq = logq - np.log(np.exp(logq).sum(-1, keepdims=True))
+        h = -(np.exp(logq) * logq).sum(-1) / math.log(2)  # [E, B, T]
+        means += [h[:, row, keep[row]].mean(axis=1) for row in range(len(keep)) if keep[row].any()]
+    return np.std(np.stack(means, axis=1), axis=1, ddof=1)
+
+
 def test_recompute_lens_matches_transformer_lens_accumulated_resid(model, tokens):
     result = logit_lens(model, tokens, mode="recompute", add_bias=True)
     per_batch = []
@@ -79,6 +92,7 @@ def test_recompute_lens_matches_transformer_lens_accumulated_resid(model, tokens
     np.testing.assert_allclose(result.kl_nats, kl, rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(result.rank, rank, rtol=1e-6)
     np.testing.assert_allclose(result.top1_agreement, agree, rtol=1e-6)
+    np.testing.assert_allclose(result.entropy_doc_std_bits, _doc_std(per_batch), rtol=1e-4)
     assert result.labels == ("embed", "L0", "L1", "L2", "L3")
     assert result.mode == "recompute" and result.add_bias is True
     # the last entry is the model's own distribution

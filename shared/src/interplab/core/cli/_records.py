@@ -295,8 +295,15 @@ def _export(path: Path, fmt: str, store: str | None, **chosen: object) -> None:
             f"tells the format by the suffix, so name the {fmt} file e.g. "
             f"{str(path.with_suffix(_suffixes(fmt)[0]))!r}."
         )
-    count = open_store(store).export(path, format=fmt, **chosen)
+    opened = open_store(store)
+    count = opened.export(path, format=fmt, **chosen)
     console.print(f"wrote {count} records to {path}")
+    artifacts = sum(len(r.artifacts) for r in opened.query(**chosen))
+    if artifacts:
+        console.print(
+            f"their {artifacts} artifacts (figures, programs) are referenced by content hash and "
+            "stay in the cache: to see them elsewhere, point INTERPLAB_CACHE there at a copy of it."
+        )
 
 
 @export_app.command("jsonl")

@@ -53,6 +53,9 @@ class LogitLens(Analysis):
         "robustness.lens_entropy_std": MetricSpec(
             unit="bits", description="std of the lens entropy over positions"
         ),
+        "robustness.lens_entropy_doc_std": MetricSpec(
+            unit="bits", description="std over documents of their mean lens entropy (the paper's)"
+        ),
         "robustness.lens_kl_to_final": MetricSpec(
             unit="nats", description="mean KL(final output ‖ lens at this layer)"
         ),
@@ -92,6 +95,7 @@ class LogitLens(Analysis):
                 metrics = {
                     "robustness.lens_entropy": r.entropy_bits[i],
                     "robustness.lens_entropy_std": r.entropy_std_bits[i],
+                    "robustness.lens_entropy_doc_std": r.entropy_doc_std_bits[i],
                     "robustness.lens_kl_to_final": r.kl_nats[i],
                     "robustness.lens_final_rank": r.rank[i],
                     "robustness.lens_top1_agreement": r.top1_agreement[i],
@@ -163,6 +167,7 @@ class LogitLens(Analysis):
                     mode, bias, bool(rows[0].params.get("include_bos", False)),
                     tuple(str(x.params["label"]) for x in rows),
                     values("robustness.lens_entropy"), values("robustness.lens_entropy_std"),
+                    values("robustness.lens_entropy_doc_std"),
                     values("robustness.lens_kl_to_final"), values("robustness.lens_final_rank"),
                     values("robustness.lens_top1_agreement"),
                     float(values("robustness.final_entropy")[0]),

@@ -63,6 +63,8 @@ class LensResult:
         labels: ``("embed", "L0", …, "L{L-1}")``.
         entropy_bits: [L + 1] mean entropy (bits).
         entropy_std_bits: [L + 1] std of the entropy over positions (bits).
+        entropy_doc_std_bits: [L + 1] std over documents of each document's mean entropy (bits;
+            the paper's band; NaN with fewer than 2 documents).
         kl_nats: [L + 1] mean KL(final ‖ entry) (nats).
         rank: [L + 1] mean rank of the final top-1 token (1 = top).
         top1_agreement: [L + 1] fraction of positions whose top-1 equals the final top-1.
@@ -76,6 +78,7 @@ class LensResult:
     labels: tuple[str, ...]
     entropy_bits: np.ndarray
     entropy_std_bits: np.ndarray
+    entropy_doc_std_bits: np.ndarray
     kl_nats: np.ndarray
     rank: np.ndarray
     top1_agreement: np.ndarray
@@ -90,7 +93,9 @@ class LensResult:
 
 
 class _Sums:
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, n_docs: int) -> None:
+        self.doc_h = np.zeros((n, n_docs))  # entropy summed per document
+        self.doc_count = np.zeros(n_docs)
         self.h = np.zeros(n)
         self.h2 = np.zeros(n)
         self.kl = np.zeros(n)
@@ -102,8 +107,11 @@ class _Sums:
 
 def _stats(
     logits: torch.Tensor, final_logp: torch.Tensor, top1: torch.Tensor
-) -> tuple[float, float, float, float, float]:
-    """Sums over rows of entropy (bits), entropy², KL(final ‖ logits), rank and agreement."""
+) -> tuple[torch.Tensor, float, float, float, float]:
+    """Entropy (bits) per row [N], and sums over rows of entropy², KL, rank and agreement.
+
+    KL is KL(final ‖ logits); rank is that of the final top-1 token (1 = top).
+    """
     logp = torch.log_softmax(logits, dim=-1)
     h = -(logp.exp() * logp).sum(-1) / math.log(2.0)
     kl = (final_logp.exp() * (final_logp - logp)).sum(-1)
@@ -111,12 +119,21 @@ def _stats(
     rank = 1 + (logits > target).sum(-1)
     agree = logits.argmax(-1) == top1
     return (
-        float(h.sum()),
+        h,
         float((h * h).sum()),
         float(kl.sum()),
         float(rank.sum()),
         float(agree.sum()),
     )
+
+
+def _std_over_documents(doc_h: np.ndarray, doc_count: np.ndarray) -> np.ndarray:
+    """[L + 1] sample std (ddof 1) of the per-document mean entropies; NaN below 2 documents."""
+    present = doc_count > 0
+    if present.sum() < 2:
+        return np.full(len(doc_h), np.nan)
+    means = doc_h[:, present] / doc_count[present]
+    return np.asarray(means.std(axis=1, ddof=1))
 
 
 def _check(mode: str, add_bias: Any) -> None:
@@ -161,7 +178,8 @@ def logit_lens(
     batches = as_batches(tokens, model)
     head = final_head(model)
     n = len(model.blocks) + 1
-    sums = _Sums(n)
+    sums = _Sums(n, sum(len(batch.ids) for batch in batches))
+    first_doc = 0
     device = head.W_U.device
     for index, batch in enumerate(progress(batches, total=len(batches), description="logit lens")):
         captured = run_captured(model, batch.ids.to(device), resid=True)
@@ -171,8 +189,11 @@ def logit_lens(
             check_head(head, resid[-1], captured.logits, mask)
         keep = prediction_positions(mask, include_bos=include_bos)
         rows = int(keep.sum())
+        doc_of = (keep.nonzero()[:, 0] + first_doc).cpu().numpy()  # [rows] document of each
+        first_doc += len(batch.ids)
         if rows == 0:
             continue
+        sums.doc_count += np.bincount(doc_of, minlength=len(sums.doc_count))
         step = max(1, _CHUNK // int(head.W_U.shape[1]))
         for start in range(0, rows, step):
             part = slice(start, start + step)
@@ -184,7 +205,11 @@ def logit_lens(
             for i, x in enumerate(resid):
                 z = head.logits(x[keep][part], scale=scale, add_bias=add_bias)
                 h, h2, kl, rank, agree = _stats(z, final_logp, top1)
-                sums.h[i] += h
+                per_row = h.double().cpu().numpy()
+                sums.doc_h[i] += np.bincount(
+                    doc_of[part], weights=per_row, minlength=len(sums.doc_count)
+                )
+                sums.h[i] += float(per_row.sum())
                 sums.h2[i] += h2
                 sums.kl[i] += kl
                 sums.rank[i] += rank
@@ -204,6 +229,7 @@ def logit_lens(
         labels=("embed", *(f"L{i}" for i in range(n - 1))),
         entropy_bits=mean_h,
         entropy_std_bits=np.sqrt(np.maximum(sums.h2 / c - mean_h**2, 0.0)),
+        entropy_doc_std_bits=_std_over_documents(sums.doc_h, sums.doc_count),
         kl_nats=sums.kl / c,
         rank=sums.rank / c,
         top1_agreement=sums.agree / c,

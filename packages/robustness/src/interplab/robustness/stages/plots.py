@@ -86,10 +86,11 @@ def plot_logit_lens(results: Mapping[str, LensResult]) -> Figure:
     for name, r in results.items():
         x = r.relative_depth
         (line,) = left.plot(x, r.entropy_bits, marker="o", ms=3, label=name)
+        band = r.entropy_doc_std_bits  # the paper's: std over documents
         left.fill_between(
             x,
-            r.entropy_bits - r.entropy_std_bits,
-            r.entropy_bits + r.entropy_std_bits,
+            r.entropy_bits - band,
+            r.entropy_bits + band,
             color=line.get_color(),
             alpha=0.15,
         )
@@ -98,7 +99,7 @@ def plot_logit_lens(results: Mapping[str, LensResult]) -> Figure:
     how = f"mode={first.mode}, b_U {'added' if first.add_bias else 'dropped'}"
     left.set(
         xlabel="relative depth  i / L  (0 = embeddings)",
-        ylabel="entropy (bits)",
+        ylabel="entropy (bits), ± std over documents",
         title=f"logit-lens entropy ({how})",
     )
     right.set(
