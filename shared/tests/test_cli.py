@@ -220,7 +220,8 @@ def test_cache_info_and_doctor(env: Path) -> None:
     code, out, _ = invoke("cache", "clear", "--yes")
     assert code == 0 and "removed" in out
     code, out, _ = invoke("doctor")
-    assert code == 0 and "core.selftest" in out and "3 records" in out
+    text = re.sub(r"[\s│]", "", out)  # long paths are folded across lines, at any character
+    assert code == 0 and "core.selftest" in text and "3records" in text
 
 
 def test_metric_values_format_even_when_not_finite() -> None:
