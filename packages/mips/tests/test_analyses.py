@@ -10,7 +10,6 @@ import torch
 
 from interplab.core.analysis import RunContext
 from interplab.core.cache import Cache
-from interplab.core.errors import ConfigError
 from interplab.core.records import Environment
 from interplab.mips.analyses import MipsSynthesis, MipsSynthesisConfig
 
@@ -55,10 +54,14 @@ def test_one_record_per_task_with_the_program_attached(tmp_path: Path) -> None:
     assert ctx_again.cache.stats.hits == 2  # the pipeline did not run again
 
 
-def test_unknown_task_names_fail_with_a_suggestion(tmp_path: Path) -> None:
-    config = MipsSynthesisConfig(task="Sum_Al")
-    with pytest.raises(ConfigError, match="Did you mean 'Sum_All'"):
-        list(MipsSynthesis().run(config, context(tmp_path, config)))
+def test_unknown_task_names_fail_with_a_suggestion_when_the_config_is_made() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="Did you mean 'Sum_All'"):
+        MipsSynthesisConfig(task="Sum_Al")
+    with pytest.raises(ValidationError, match="No MIPS task is named 'Nope'"):
+        MipsSynthesisConfig(task="Prev1, Nope")
+    assert MipsSynthesisConfig(task="prev1").task == "prev1"  # kept as given: run ids stay
 
 
 def test_simplify_steps_reach_the_pipeline_and_unknown_ones_are_refused(tmp_path: Path) -> None:

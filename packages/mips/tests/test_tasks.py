@@ -55,7 +55,7 @@ def test_get_task_is_case_insensitive() -> None:
 def test_get_task_unknown_name_suggests_a_close_match() -> None:
     with pytest.raises(ConfigError, match=r"'Binary_Adition'.*Did you mean 'Binary_Addition'"):
         get_task("Binary_Adition")
-    with pytest.raises(ConfigError, match=r"No MIPS task is named 'zzz'\. Call list_tasks"):
+    with pytest.raises(ConfigError, match=r"No MIPS task is named 'zzz'\. `interplab mips tasks`"):
         get_task("zzz")
     with pytest.raises(ConfigError, match=r"Task name 3 is not a string"):
         get_task(3)  # type: ignore[arg-type]
