@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -288,7 +288,7 @@ def _suffixes(fmt: str) -> list[str]:
     return [suffix for suffix, kind in _FORMATS.items() if kind == fmt]
 
 
-def _export(path: Path, fmt: str, store: str | None, **chosen: object) -> None:
+def _export(path: Path, fmt: str, store: str | None, **chosen: Any) -> None:
     if path.suffix.lower() not in _suffixes(fmt):
         raise StoreError(
             f"{str(path)!r} does not end in {' or '.join(_suffixes(fmt))}; `interplab import` "
