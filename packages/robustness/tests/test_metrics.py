@@ -118,6 +118,19 @@ def test_infinite_logits_use_the_safe_formulas() -> None:
     assert back["kl"].item() == math.inf
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_top1_takes_the_first_maximum_on_ties(dtype: torch.dtype) -> None:
+    # float32/64 take numpy's argmax on CPU, bfloat16 torch's: both must pick the first maximum
+    lo = torch.tensor([[[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 1.0, 0.0]]])
+    li = torch.tensor([[[5.0, 5.0, 1.0, 0.0], [0.0, 4.0, 0.0, 4.0], [1.0, 0.0, 1.0, 0.0]]])
+    targets = torch.tensor([[1, 3]])
+    got = token_metrics(lo.to(dtype), li.to(dtype), targets, torch.ones(1, 2, dtype=torch.bool))
+    assert got["top1_orig"].tolist() == [[1, 0]]
+    assert got["top1_int"].tolist() == [[0, 1]]
+    assert got["correct_orig"].tolist() == [[True, False]]
+    assert got["agree"].tolist() == [[False, False]]
+
+
 def test_chunked_and_unchunked_give_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
     lo, li, ids, mask = random_case(4, b=4, t=12, v=50)
     whole = token_metrics(lo.float(), li.float(), ids[:, 1:], mask[:, 1:])
