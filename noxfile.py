@@ -110,6 +110,10 @@ def bench(session: nox.Session) -> None:
         "python", sweep, "--threads", "1", "--layers", "12", "--d-model", "512", "--docs", "8",
         "--reps", "3",
     )  # fmt: skip
+    session.run(  # the depth of gpt2-medium and pythia-410m: ceiling 1.96x
+        "python", sweep, "--threads", "1", "--layers", "24", "--d-model", "512", "--docs", "4",
+        "--batch-size", "4", "--reps", "3",
+    )  # fmt: skip
 
 
 @nox.session(python="3.11")
