@@ -26,16 +26,24 @@ def tiny_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="module")
-def no_grad_one_thread() -> Iterator[None]:
-    """No autograd and one torch thread for a test module, its module fixtures included (tiny
-    ops on a loaded 2-core machine run several times faster on one thread); both restored."""
+def one_thread() -> Iterator[None]:
+    """One torch thread for a test module, its module fixtures included (tiny ops on a loaded
+    2-core machine run several times faster on one thread); restored afterwards."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def no_grad_one_thread(one_thread: None) -> Iterator[None]:
+    """:func:`one_thread` and no autograd for a test module."""
+    import torch
+
     with torch.no_grad():
         yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

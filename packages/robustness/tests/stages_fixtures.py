@@ -8,24 +8,12 @@ so that weight processing, β and b_U all matter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import torch
 from robustness_helpers import save_tiny, toy_corpus
 
 from interplab.robustness.tokens import TokenSet, load_tokens
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread per test module: on a loaded 2-core machine tiny ops run ~10x faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 NORM_NAMES = ("ln_", "layernorm", "layer_norm")
 
@@ -57,12 +45,6 @@ def varied_tokens(model: object, *, n_docs: int = 7, batch_size: int = 3,
     tokens = load_tokens(docs, model, token_budget=10_000, seq_len=seq_len, batch_size=batch_size)
     assert any(not bool(b.mask.all()) for b in tokens), "expected padded rows"
     return tokens
-
-
-def boot(path: Path):  # -> TransformerBridge
-    from transformer_lens.model_bridge import TransformerBridge
-
-    return TransformerBridge.boot_transformers(str(path), device="cpu")
 
 
 _SPIKY: dict[str, Path] = {}

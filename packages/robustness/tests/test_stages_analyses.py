@@ -3,8 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from robustness_helpers import toy_corpus
-from stages_fixtures import boot, one_thread  # noqa: F401
+from robustness_helpers import boot, toy_corpus
 
 from interplab.core.cache import Cache
 from interplab.core.errors import SpecError
@@ -15,6 +14,8 @@ from interplab.robustness.analyses.attention_locality import AttentionLocality
 from interplab.robustness.analyses.logit_lens import LogitLens
 from interplab.robustness.stages import logit_lens, neuron_census, residual_cka
 from interplab.robustness.tokens import load_tokens
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TOKENS = "token_budget = 400\nseq_len = 40\nbatch_size = 3\n"
 

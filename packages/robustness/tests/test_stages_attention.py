@@ -3,8 +3,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch
-from robustness_helpers import toy_corpus
-from stages_fixtures import boot, one_thread, spiky_dir, varied_tokens  # noqa: F401
+from robustness_helpers import boot, toy_corpus
+from stages_fixtures import spiky_dir, varied_tokens
 
 from interplab.core.errors import ConfigError
 from interplab.robustness.stages import (

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-from robustness_helpers import toy_corpus
-from stages_fixtures import boot, one_thread, spiky_dir, varied_tokens  # noqa: F401
+from robustness_helpers import boot, toy_corpus
+from stages_fixtures import spiky_dir, varied_tokens
 
 from interplab.core.errors import ConfigError, ShapeError
 from interplab.robustness.stages import linear_cka, residual_cka

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from stages_fixtures import boot, one_thread, spiky_dir, varied_tokens  # noqa: F401
+from robustness_helpers import boot
+from stages_fixtures import spiky_dir, varied_tokens
 
 from interplab.core.errors import ConfigError
 from interplab.robustness.stages import logit_lens

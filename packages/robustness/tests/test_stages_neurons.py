@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 import torch
-from stages_fixtures import boot, one_thread, spiky_dir  # noqa: F401
+from robustness_helpers import boot
+from stages_fixtures import spiky_dir
 
 from interplab.core.errors import ConfigError
 from interplab.robustness.stages import census_weights, neuron_census

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from stages_fixtures import boot, one_thread, spiky_dir, varied_tokens  # noqa: F401
+from robustness_helpers import boot
+from stages_fixtures import spiky_dir, varied_tokens
 
 from interplab.core.errors import ConfigError
 from interplab.robustness.stages import residual_sharpening
