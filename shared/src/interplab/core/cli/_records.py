@@ -68,6 +68,8 @@ def _check_where_keys(store: Store, where: list[str]) -> None:
     """Refuse a --where on a metric key no stored record has: it would silently match nothing."""
     from interplab.core.store import MetricFilter
 
+    if not where:
+        return
     known = store.distinct("metric")
     for text in where:
         key = MetricFilter.parse(text).key
@@ -283,9 +285,9 @@ def runs_delete(
 
 
 def _suffixes(fmt: str) -> list[str]:
-    from interplab.core.store._files import _FORMATS
+    from interplab.core.store import export_suffixes
 
-    return [suffix for suffix, kind in _FORMATS.items() if kind == fmt]
+    return export_suffixes(fmt)
 
 
 def _export(path: Path, fmt: str, store: str | None, **chosen: Any) -> None:

@@ -21,10 +21,15 @@ from interplab.core.records import ExperimentRecord
 if TYPE_CHECKING:
     from interplab.core.store._store import Store
 
-__all__ = ["export_records", "import_records"]
+__all__ = ["export_records", "export_suffixes", "import_records"]
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-_SUFFIXES = {"jsonl": ".jsonl", "parquet": ".parquet"}
+"""File suffix → export format; each format's usual suffix comes first."""
+
+
+def export_suffixes(kind: str) -> list[str]:
+    """The file suffixes of export format ``kind`` (``jsonl`` or ``parquet``), usual one first."""
+    return [suffix for suffix, format in _FORMATS.items() if format == kind]
 
 
 def _format_of(path: Path, format: str | None) -> str:
@@ -47,7 +52,7 @@ def export_records(
     if implied not in (None, kind):
         raise StoreError(
             f"{str(target)!r} has the suffix of a {implied} file but the format is {kind}; "
-            f"name it *{_SUFFIXES[kind]} so that import reads it back."
+            f"name it *{export_suffixes(kind)[0]} so that import reads it back."
         )
     records = store.query(**filters)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
