@@ -1,12 +1,16 @@
-"""Memory stays bounded by the batch: it does not grow with N (beyond the outputs)."""
+"""Streaming: memory stays bounded by the batch (it does not grow with N beyond the outputs), and
+chunks mapped on threads come back in order."""
 
+import threading
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fixtures import make_dataset
 
+from interplab.seglabels.inputs import CHUNKS_PER_TASK, map_chunks
 from interplab.seglabels.issues import find_label_issues
 from interplab.seglabels.scores import image_scores
 
@@ -47,3 +51,29 @@ def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path: Path) -> 
     np.testing.assert_array_equal(
         find_label_issues(big_labels, big, batch_size=4), find_label_issues(big_labels, big_in_ram)
     )
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3])
+def test_map_chunks_keeps_the_order_and_raises_the_first_failure(n_jobs: int) -> None:
+    items = list(range(3 * CHUNKS_PER_TASK + 5))  # tasks of CHUNKS_PER_TASK, the last one short
+    threads: set[str] = set()
+
+    def square(x: int) -> int:
+        threads.add(threading.current_thread().name)
+        return x * x
+
+    assert list(map_chunks(square, items, n_jobs)) == [x * x for x in items]  # type: ignore[arg-type]
+    on_workers = all(name.startswith("seglabels") for name in threads)
+    assert on_workers == (n_jobs > 1)
+    failing = (CHUNKS_PER_TASK + 2, 2 * CHUNKS_PER_TASK + 1)  # in the second and third task
+
+    def fail(x: int) -> int:
+        if x in failing:
+            raise ValueError(f"chunk {x}")
+        return x
+
+    seen = []
+    with pytest.raises(ValueError, match=rf"^chunk {failing[0]}$"):
+        for x in map_chunks(fail, items, n_jobs):  # type: ignore[arg-type]
+            seen.append(x)
+    assert seen == items[: len(seen)] and len(seen) <= failing[0]  # results before, in order

@@ -14,6 +14,7 @@ then numpy's per-call overhead costs more than the cache saves).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +36,11 @@ PROB_TOLERANCE = 1e-3
 _BATCH_BYTES = 64 * 2**20
 _CHUNK_BYTES = 2 * 2**20
 _MIN_CHUNK_PIXELS = 4096
+CHUNKS_PER_TASK = 8
+"""Chunks a worker thread of :func:`map_chunks` takes at a time. Handing a task to a thread and
+its result back costs about as much as checking and scoring one 2 MiB chunk; in tasks of 8, the
+softmin of the benchmark on 2 threads took 85 ms instead of 113, the issue mask 166 instead
+of 191 (medians of 7, 2026-11-24)."""
 
 
 @dataclass(frozen=True)
@@ -374,23 +380,30 @@ def check_n_jobs(n_jobs: int) -> int:
 def map_chunks(fn: Callable[[Chunk], _R], chunks: Iterable[Chunk], n_jobs: int = 1) -> Iterator[_R]:
     """``fn(chunk)`` for every chunk, yielded in chunk order.
 
-    With ``n_jobs`` > 1, on that many threads (numpy releases the GIL inside its loops); at most
-    2·n_jobs chunks are in flight, so memory stays bounded. Results come back in order, so a
-    caller that combines them in order gets bit-identical results for any ``n_jobs``, and the
-    first failing chunk's error is the one raised.
+    With ``n_jobs`` > 1, on that many threads (numpy releases the GIL inside its loops). A
+    worker takes :data:`CHUNKS_PER_TASK` consecutive chunks at a time, and at most 2·n_jobs such
+    tasks are in flight, so memory stays bounded. Results come back in order, so a caller that
+    combines them in order gets bit-identical results for any ``n_jobs``, and the first failing
+    chunk's error is the one raised.
     """
     if check_n_jobs(n_jobs) == 1:
         yield from map(fn, chunks)
         return
+
+    def run(group: list[Chunk]) -> list[_R]:
+        return [fn(chunk) for chunk in group]
+
+    remaining = iter(chunks)
+    groups = iter(lambda: list(itertools.islice(remaining, CHUNKS_PER_TASK)), [])
     with ThreadPoolExecutor(n_jobs, thread_name_prefix="seglabels") as pool:
-        pending: deque[Future[_R]] = deque()
+        pending: deque[Future[list[_R]]] = deque()
         try:
-            for chunk in chunks:
-                pending.append(pool.submit(fn, chunk))
+            for group in groups:
+                pending.append(pool.submit(run, group))
                 if len(pending) >= 2 * n_jobs:
-                    yield pending.popleft().result()
+                    yield from pending.popleft().result()
             while pending:
-                yield pending.popleft().result()
+                yield from pending.popleft().result()
         finally:
             for future in pending:
                 future.cancel()
