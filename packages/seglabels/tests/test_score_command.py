@@ -93,6 +93,9 @@ def test_score_command_names_each_bad_input(tmp_path: Path) -> None:
     good.mkdir()
     for name in ("a", "b"):
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(good / f"{name}.png")
+    one = tmp_path / "one"  # a mask missing
+    one.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(one / "a.png")
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pictures / "a.png")
@@ -110,8 +113,15 @@ def test_score_command_names_each_bad_input(tmp_path: Path) -> None:
                                                              "--pred-probs", p,
                                                              "--images", str(pictures)),
         "top=-1 must be ≥ 0": ("--labels", str(good), "--pred-probs", p, "--top", "-1"),
+        r"hold 1 masks but pred_probs '.*probs.npy' has 2 images; the i-th mask \(in file-name "
+        r"order: 'a' … 'a'\)": ("--labels", str(one), "--pred-probs", p),
     }  # fmt: skip
     for message, args in cases.items():
         result = _score(*args, "--out", str(tmp_path / "out"))
         assert result.exit_code == 2, (message, result.output)
         assert re.search(message, " ".join(result.stderr.split())), (message, result.stderr)
+    result = _score("--labels", str(good), "--pred-probs", p, "--out", p)  # --out is a file
+    assert result.exit_code == 2, result.output
+    assert re.search(r"cannot write the ranking and gallery into '.*probs.npy' \('.*probs.npy' is "
+                     r"a file\)", " ".join(result.stderr.split())), result.stderr  # fmt: skip
+    np.testing.assert_array_equal(np.load(p), probs)  # the input is untouched

@@ -131,6 +131,27 @@ def test_float16_softmax_outputs_are_accepted_and_scored_like_their_float32_valu
     )
 
 
+def test_bfloat16_softmax_outputs_are_accepted_but_not_unnormalised_ones() -> None:
+    """torch bfloat16 keeps 8 significant bits: its softmax sums miss 1 by up to ~2e-3."""
+    rng = np.random.default_rng(1)
+    logits = torch.from_numpy(rng.normal(0, 4, size=(6, 20, 16, 16)).astype(np.float32))
+    bf16 = torch.softmax(logits, dim=1).bfloat16()
+    labels = rng.integers(0, 20, size=(6, 16, 16))
+    sums = bf16.float().sum(dim=1)
+    assert float((sums - 1).abs().max()) > inputs.PROB_TOLERANCE  # the float32 bound fails
+    widened = bf16.float().numpy()
+    for method in ("softmin", "num_pixel_issues"):
+        np.testing.assert_allclose(
+            image_scores(labels, bf16, method=method),
+            image_scores(labels, widened, method=method, check_values=False), rtol=1e-13,
+        )  # fmt: skip
+    np.testing.assert_array_equal(
+        find_label_issues(labels, bf16), find_label_issues(labels, widened, check_values=False)
+    )
+    with pytest.raises(ConfigError, match=r"do not sum to 1 .* \(tolerance 0\.004\)"):
+        image_scores(labels, (bf16.float() * 1.01).bfloat16())
+
+
 def test_a_new_method_is_a_small_function(small: tuple) -> None:
     @register_image_score("test_second_lowest")
     def second_lowest(pixel_scores, valid, labels):
@@ -144,8 +165,18 @@ def test_a_new_method_is_a_small_function(small: tuple) -> None:
         )
         with pytest.raises(ConfigError, match="'test_second_lowest' is already registered"):
             register_image_score("test_second_lowest")(second_lowest)
+
+        @register_image_score("test_per_pixel")
+        def per_pixel(pixel_scores, valid, labels):  # forgot to reduce over the pixels
+            return pixel_scores
+
+        with pytest.raises(
+            ConfigError, match=r"'test_per_pixel' returned shape \(8, 1024\) for a batch of 8 "
+        ):
+            image_scores(labels, probs, method="test_per_pixel")
     finally:
         IMAGE_SCORE_METHODS.pop("test_second_lowest")
+        IMAGE_SCORE_METHODS.pop("test_per_pixel", None)
 
 
 def test_there_are_seven_methods() -> None:
@@ -161,6 +192,9 @@ def test_bad_input_is_named(small: tuple) -> None:
         image_scores(labels[:, :, :31], probs)
     with pytest.raises(ShapeError, match=r"pred_probs must have shape \(N, K, H, W\)"):
         image_scores(labels, probs[0])
+    for size in (0, 1.5, True):
+        with pytest.raises(ConfigError, match=rf"batch_size={size} must be a whole number"):
+            image_scores(labels, probs, batch_size=size)
     with pytest.raises(ShapeError, match=r"the dataset is empty"):
         image_scores(labels[:0], probs[:0])
     bad = labels.copy()
@@ -173,11 +207,13 @@ def test_bad_input_is_named(small: tuple) -> None:
         image_scores(labels.astype(np.float64), probs)
     nan = probs.copy()
     nan[2, 0, 0, 0] = np.nan
-    with pytest.raises(ConfigError, match=r"pred_probs contain NaN \(first in image 2\)"):
+    nan[2, 1, 3, 1] = np.nan
+    with pytest.raises(ConfigError, match=r"pred_probs hold NaN at image 2, pixel \(0, 0\)"):
         image_scores(labels, nan)
     negative = probs.copy()
     negative[5, 1, 2, 3] = -0.1
-    with pytest.raises(ConfigError, match=r"negative values \(first in image 5\).*not logits"):
+    negative[5, 0, 2, 4] = -0.2
+    with pytest.raises(ConfigError, match=r"negative value at image 5, pixel \(2, 3\).*not logits"):
         image_scores(labels, negative)
     unnormalised = probs * 1.5
     with pytest.raises(

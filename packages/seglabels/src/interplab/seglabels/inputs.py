@@ -33,6 +33,9 @@ _R = TypeVar("_R")
 
 PROB_TOLERANCE = 1e-3
 """How far from 1 the sum of a pixel's probabilities over K may be (float16 outputs need ~1e-3)."""
+BFLOAT16_PROB_TOLERANCE = 4e-3
+"""The same for torch bfloat16 ``pred_probs``: rounding each probability to 8 significant bits
+moves the sum by up to 2⁻⁹ ≈ 2e-3."""
 _BATCH_BYTES = 64 * 2**20
 _CHUNK_BYTES = 2 * 2**20
 _MIN_CHUNK_PIXELS = 4096
@@ -55,6 +58,8 @@ class Batch:
     """float (B, K, H, W), the input's dtype, C-contiguous."""
     valid: np.ndarray | None
     """bool (B, H, W): pixels not equal to the ignore index; ``None`` when there is none."""
+    tolerance: float = PROB_TOLERANCE
+    """How far from 1 a pixel's sum over K may be (:func:`prob_tolerance` of the input)."""
 
 
 @dataclass(slots=True)
@@ -84,6 +89,8 @@ class Chunk:
     """Whether the labels were checked to lie in ``[0, K)`` (then gathers skip bounds checks)."""
     class_offsets: np.ndarray
     """int64 (K,): k·P, the position of class k relative to class 0 in ``flat``."""
+    tolerance: float = PROB_TOLERANCE
+    """How far from 1 a pixel's sum over K may be."""
 
     @property
     def pixels(self) -> int:
@@ -166,6 +173,12 @@ def prob_dtype(pred_probs: Any) -> np.dtype:
     return np.dtype(pred_probs.dtype)
 
 
+def prob_tolerance(pred_probs: Any) -> float:
+    """How far from 1 the sums over K of ``pred_probs`` may be: wider for torch bfloat16."""
+    bfloat16 = hasattr(pred_probs, "detach") and str(pred_probs.dtype) == "torch.bfloat16"
+    return BFLOAT16_PROB_TOLERANCE if bfloat16 else PROB_TOLERANCE
+
+
 def default_batch_size(k: int, h: int, w: int, itemsize: int = 4) -> int:
     """Images per batch so that one batch of pred_probs is about 64 MiB (at least 1)."""
     return max(1, _BATCH_BYTES // max(1, k * h * w * itemsize))
@@ -202,8 +215,15 @@ def iter_batches(
     n, k, h, w = check_inputs(labels, pred_probs)
     if batch_size is None:
         batch_size = default_batch_size(k, h, w, prob_dtype(pred_probs).itemsize)
-    if batch_size < 1:
-        raise ConfigError(f"batch_size={batch_size} must be at least 1.")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
+        raise ConfigError(
+            f"batch_size={batch_size!r} must be a whole number of images, at least 1."
+        )
+    tolerance = prob_tolerance(pred_probs)
     starts: Iterable[int] = range(0, n, batch_size)
     if progress and n > batch_size:
         from rich.progress import track
@@ -227,7 +247,7 @@ def iter_batches(
         if ignore_index is not None:
             valid = lab != ignore_index
             lab = np.where(valid, lab, 0)  # any in-range class; ignored pixels are masked out
-        batch = Batch(start, stop, lab, prob, valid)
+        batch = Batch(start, stop, lab, prob, valid, tolerance)
         if check_values:
             for _ in iter_chunks(batch, check_values=True, ignore_index=ignore_index):
                 pass  # each chunk is checked as it is cut
@@ -293,6 +313,7 @@ def iter_chunks(
                 offsets=offsets[shape],
                 labels_checked=check_values or trusted,
                 class_offsets=class_offsets,
+                tolerance=batch.tolerance,
             )
             if check_values:
                 check_chunk(chunk, ignore_index)
@@ -300,9 +321,9 @@ def iter_chunks(
 
 
 @functools.cache
-def _sum_bounds(dtype: np.dtype) -> tuple[np.floating, np.floating]:
+def _sum_bounds(dtype: np.dtype, tolerance: float) -> tuple[np.floating, np.floating]:
     scalar = np.dtype(dtype).type
-    return scalar(1.0 - PROB_TOLERANCE), scalar(1.0 + PROB_TOLERANCE)
+    return scalar(1.0 - tolerance), scalar(1.0 + tolerance)
 
 
 def check_chunk(chunk: Chunk, ignore_index: int | None = None) -> None:
@@ -312,8 +333,8 @@ def check_chunk(chunk: Chunk, ignore_index: int | None = None) -> None:
 
     Raises:
         ConfigError: a label outside ``[0, K)`` (other than ``ignore_index``), probabilities
-            that are NaN or negative, or whose sum over K lies outside ``1 ± PROB_TOLERANCE``
-            (``PROB_TOLERANCE`` = 1e-3; the sum is taken in float32, or float64 for float64
+            that are NaN or negative, or whose sum over K lies outside ``1 ± chunk.tolerance``
+            (1e-3; 4e-3 for torch bfloat16; the sum is taken in float32, or float64 for float64
             input: float16 probabilities, each rounded by up to 4.9e-4 of itself, stay within the
             tolerance only if their sum is not rounded to float16 as well).
     """
@@ -324,18 +345,12 @@ def check_chunk(chunk: Chunk, ignore_index: int | None = None) -> None:
         _raise_at(chunk, bad, "label", k=k, ignore_index=ignore_index)
     lowest = probs.min()  # NaN propagates through min
     if not lowest >= 0:
-        image = chunk.start + int(np.argwhere(~(probs >= 0))[0][0])
-        if np.isnan(probs).any():
-            image = chunk.start + int(np.argwhere(np.isnan(probs))[0][0])
-            raise ConfigError(
-                f"pred_probs contain NaN (first in image {image}); check the model output."
-            )
-        raise ConfigError(
-            f"pred_probs contain negative values (first in image {image}); pass probabilities "
-            "(softmax over K), not logits."
-        )
+        nan = np.isnan(probs).any(axis=1)
+        if nan.any():
+            _raise_at(chunk, nan, "NaN")
+        _raise_at(chunk, (probs < 0).any(axis=1), "negative")
     sums = np.add.reduce(probs, axis=1, dtype=np.promote_types(probs.dtype, np.float32))
-    low, high = _sum_bounds(sums.dtype)
+    low, high = _sum_bounds(sums.dtype, chunk.tolerance)
     checked = sums if valid is None else sums[valid]
     if checked.size and not (checked.min() >= low and checked.max() <= high):
         off = ~((sums >= low) & (sums <= high))
@@ -356,10 +371,20 @@ def _raise_at(chunk: Chunk, bad: np.ndarray, kind: str, **info: Any) -> None:
             f"labels hold {value} at image {image}, pixel ({row}, {col}): outside 0..{k - 1} "
             f"for K={k} classes{hint}; pass ignore_index= for void pixels, or fix the class ids."
         )
+    if kind == "NaN":
+        raise ConfigError(
+            f"pred_probs hold NaN at image {image}, pixel ({row}, {col}) (the first); check the "
+            "model output."
+        )
+    if kind == "negative":
+        raise ConfigError(
+            f"pred_probs hold a negative value at image {image}, pixel ({row}, {col}) (the "
+            "first); pass probabilities (softmax over K), not logits."
+        )
     total = float(info["sums"][j, q])
     raise ConfigError(
         f"pred_probs do not sum to 1 over K at image {image}, pixel ({row}, {col}): sum "
-        f"{total:.6g} (tolerance {PROB_TOLERANCE}); apply softmax over the class axis 1 "
+        f"{total:.6g} (tolerance {chunk.tolerance:g}); apply softmax over the class axis 1 "
         "(pred_probs is (N, K, H, W))."
     )
 

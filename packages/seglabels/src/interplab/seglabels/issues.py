@@ -43,7 +43,6 @@ import numpy as np
 
 from interplab.core.errors import ConfigError
 from interplab.seglabels.inputs import (
-    PROB_TOLERANCE,
     Batch,
     Chunk,
     check_chunk,
@@ -54,6 +53,7 @@ from interplab.seglabels.inputs import (
     iter_chunks,
     map_chunks,
     prob_dtype,
+    prob_tolerance,
     to_numpy,
 )
 
@@ -111,7 +111,9 @@ class _Source:
     @property
     def tie_bound(self) -> float:
         """Above this, a pixel's largest probability cannot be tied (see :func:`_tie_bound`)."""
-        return _tie_bound(self.shape[1], prob_dtype(self.pred_probs))
+        return _tie_bound(
+            self.shape[1], prob_dtype(self.pred_probs), prob_tolerance(self.pred_probs)
+        )
 
     @property
     def pixels(self) -> int:
@@ -193,7 +195,9 @@ def pool_batch(batch: Batch, factor: int) -> Batch:
     pooled_labels = counts.argmax(axis=1).reshape(b, hh, ww)
     pooled_valid = None if batch.valid is None else counts.sum(axis=1).reshape(b, hh, ww) > 0
     pooled_probs = np.ascontiguousarray(probs.astype(batch.pred_probs.dtype))
-    return Batch(batch.start, batch.stop, pooled_labels, pooled_probs, pooled_valid)
+    return Batch(
+        batch.start, batch.stop, pooled_labels, pooled_probs, pooled_valid, batch.tolerance
+    )
 
 
 def _score_bits(scores: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
@@ -203,9 +207,9 @@ def _score_bits(scores: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     return bits if valid is None else np.where(valid, bits, _IGNORED)
 
 
-def _tie_bound(k: int, dtype: np.dtype) -> float:
+def _tie_bound(k: int, dtype: np.dtype, tolerance: float) -> float:
     """Above this, a pixel's largest probability cannot be tied: two equal maxima sum to ≤ ~1."""
-    return 0.5 * (1.0 + PROB_TOLERANCE) * (1.0 + 2 * k * float(np.finfo(dtype).eps))
+    return 0.5 * (1.0 + tolerance) * (1.0 + 2 * k * float(np.finfo(dtype).eps))
 
 
 def _disagreeing_in(

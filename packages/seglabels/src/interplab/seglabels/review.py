@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from interplab.core.errors import ConfigError, MissingFileError, ShapeError
+from interplab.core.paths import folder_problem
 
 __all__ = ["ranking_csv", "ranking_rows", "score_dataset"]
 
@@ -178,8 +179,23 @@ def score_dataset(
 
     if top < 0:
         raise ConfigError(f"top={top} must be ≥ 0 (the number of images in the gallery).")
+    folder = Path(out)
+    try:  # before any work: a bad --out fails fast
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the ranking and gallery into {str(folder)!r} "
+            f"({folder_problem(folder, error)}); pass --out a new or existing folder."
+        ) from None
     label_array, names = _load_labels(Path(labels))
     probs = load_pred_probs(Path(pred_probs))
+    if len(label_array) != len(probs):
+        raise ShapeError(
+            f"labels {str(labels)!r} hold {len(label_array)} masks but pred_probs "
+            f"{str(pred_probs)!r} has {len(probs)} images; the i-th mask (in file-name order: "
+            f"{names[0]!r} … {names[-1]!r}) is scored with the i-th row of pred_probs, so give "
+            "both one entry per image."
+        )
     scores = image_scores(
         label_array, probs, method=method, ignore_index=ignore_index, progress=True
     )
@@ -187,8 +203,6 @@ def score_dataset(
     flagged = issues.reshape(len(issues), -1).sum(axis=1)
     order = np.argsort(scores, kind="mergesort")
     rows = ranking_rows(scores, flagged, names)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     ranking = folder / "ranking.csv"
     ranking.write_text(ranking_csv(rows), encoding="utf-8", newline="")
     pictures = _load_images(images, names, label_array.shape[1:])

@@ -201,7 +201,14 @@ def image_scores(
         valid = (
             np.ones_like(flat, dtype=bool) if batch.valid is None else batch.valid.reshape(b, -1)
         )
-        out[batch.start : batch.stop] = score(flat, valid, batch.labels.reshape(b, -1), **params)
+        values = np.asarray(score(flat, valid, batch.labels.reshape(b, -1), **params))
+        if values.shape != (b,):
+            raise ConfigError(
+                f"image score {method!r} returned shape {values.shape} for a batch of {b} images; "
+                f"a registered method must return one score per image, shape ({b},) (reduce over "
+                "axis 1 of its (B, P) arguments)."
+            )
+        out[batch.start : batch.stop] = values
     return out
 
 
