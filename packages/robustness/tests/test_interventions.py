@@ -485,6 +485,19 @@ def test_bad_indices_and_arguments_are_clear_errors(models: dict) -> None:
         intervene(bridge, Repeat(0, 2), Swap(0, 1, mode="weights")),
     ):
         pass
+    vocab, n_ctx = int(bridge.cfg.d_vocab), int(bridge.cfg.n_ctx)
+    bad_references = {
+        r"has no real token position": torch.zeros((0, 5), dtype=torch.long),
+        rf"token id {vocab} is outside the model's vocabulary": torch.full((2, 5), vocab),
+        rf"rows of {n_ctx + 1} tokens exceed the model's context": torch.zeros((1, n_ctx + 1),
+                                                                              dtype=torch.long),
+    }  # fmt: skip
+    for message, reference in bad_references.items():
+        with (
+            pytest.raises(ConfigError, match=message),
+            intervene(bridge, Ablate(1, "mean", reference=reference)),
+        ):
+            pass
     with pytest.raises(ConfigError, match=r"intervene\(\) got 3"), intervene(bridge, 3):  # type: ignore[arg-type]
         pass
     assert len(bridge.blocks) == 4 and all(not b._forward_pre_hooks for b in bridge.blocks)

@@ -98,6 +98,20 @@ def test_ablating_a_repeated_block_is_refused(llama_dir: Path) -> None:
         intervene(bridge, Repeat(1, 2), Ablate(1, "zero")),
     ):
         pass
+    for part in ("block", "mlp"):  # the other order: the hook would ablate both copies too
+        with (
+            pytest.raises(ConfigError, match=r"block 1 carries an Ablate from an earlier op"),
+            intervene(bridge, Ablate(1, "zero", part=part), Repeat(1, 2)),
+        ):
+            pass
     ids = torch.randint(300, (1, 8), generator=torch.Generator().manual_seed(2))
+    clean = logits(bridge, ids)
     with intervene(bridge, Repeat(1, 2), Ablate(0, "zero")):  # another block: fine
         logits(bridge, ids)
+    with intervene(bridge, Ablate(0, "zero"), Repeat(1, 2)):
+        logits(bridge, ids)
+    with intervene(bridge, Ablate(1, "zero")):  # undone: block 1 may be repeated afterwards
+        pass
+    with intervene(bridge, Repeat(1, 2)):
+        assert not torch.equal(logits(bridge, ids), clean)
+    assert torch.equal(logits(bridge, ids), clean)

@@ -74,6 +74,7 @@ corpus = "{corpus}"
     assert swap.inputs["model"] and swap.inputs["tokens"]
     summary = by_key["summary"]
     assert summary.metrics["robustness.n_interventions"].value == 7
+    assert summary.params["models"] == [summary.params["model"]] == [swap.params["model"]]
     pngs = [a for a in summary.artifacts.values() if a.media_type == "image/png"]
     assert len(pngs) == 2 * 4  # (delete, swap) x (kl, acc_retained, top1_agreement, loss_delta)
     for artifact in pngs:
@@ -106,6 +107,7 @@ kinds = ["delete"]
     assert {r.params["model"] for r in rows} == {str(tiny_gpt2_dir), str(tiny_neox_dir)}
     summary = next(r for r in records if r.id.endswith("-summary"))
     assert summary.params["models"] == [str(tiny_gpt2_dir), str(tiny_neox_dir)]
+    assert summary.params["model"] is None  # not the config's unused default model
 
 
 @pytest.mark.parametrize(

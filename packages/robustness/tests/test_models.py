@@ -180,3 +180,28 @@ def test_a_neox_folder_boots_with_parallel_residual_blocks(tiny_neox_dir: Path) 
     assert config["use_parallel_residual"] is True
     bridge = load_model(tiny_neox_dir, device="cpu")
     assert type(bridge.blocks[0]).__name__ == "ParallelBlockBridge"
+
+
+def test_loading_a_folder_draws_no_transformers_bar_and_keeps_its_setting(
+    tiny_gpt2_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    load_model(tiny_gpt2_dir, device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # restored for the user's own calls
+
+
+def test_a_llama_folder_without_tokenizer_says_to_save_one(tmp_path: Path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+        num_key_value_heads=2, vocab_size=300, max_position_embeddings=32,
+    )  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "llama")
+    with pytest.raises(
+        ConfigError, match=r"it has no tokenizer files .* tokenizer\.save_pretrained"
+    ):
+        load_model(tmp_path / "llama", device="cpu")

@@ -101,6 +101,7 @@ def test_attention_locality_records_per_model_and_layer(store, tiny_gpt2_dir, ti
         assert r.params["relative_depth"] == pytest.approx(r.params["layer"] / 3)
         assert r.params["k"] == 5 and r.params["include_bos"] is False
     summary = next(r for r in records if r.id.endswith("summary"))
+    assert summary.params["model"] is None  # two models: not the config's unused default
     _pngs(cache, summary, 5)  # locality + two heatmaps per model
     csv = cache.read_blob(summary.artifacts["heads"].sha256).decode().splitlines()
     assert csv[0] == "model,layer,head,previous_token,subjoiner" and len(csv) == 1 + 2 * 16
@@ -191,3 +192,7 @@ def test_bad_configs_fail_with_the_field_named(tmp_path, tiny_gpt2_dir, corpus):
     missing = tmp_path / "missing"
     outcome = _run(_spec("robustness.neurons", f'model = "{missing}"'), tmp_path).outcomes[0]
     assert outcome.status == "failed" and str(missing) in (outcome.error or "")
+    too_long = f'model = "{tiny_gpt2_dir}"\ncorpus = "{corpus}"\nseq_len = 100\ntoken_budget = 300'
+    outcome = _run(_spec("robustness.cka", too_long), tmp_path).outcomes[0]  # n_ctx is 64
+    assert outcome.status == "failed"
+    assert "seq_len=100 exceeds the model's context n_ctx=64" in (outcome.error or "")

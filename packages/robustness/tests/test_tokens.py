@@ -118,3 +118,21 @@ def test_a_tokenizer_without_bos_is_refused(tokenizer) -> None:
     no_bos.bos_token = None
     with pytest.raises(ConfigError, match=r"has no BOS token"):
         load_tokens(toy_corpus(2), no_bos, token_budget=100)
+
+
+def test_a_string_a_missing_tokenizer_and_an_empty_one_are_named(tmp_path: Path) -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from interplab.robustness import load_model
+
+    config = GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=32, vocab_size=300)
+    GPT2LMHeadModel(config).save_pretrained(tmp_path / "bare")  # weights only, no tokenizer
+    bare = load_model(tmp_path / "bare", device="cpu")
+    docs = toy_corpus(2)
+    with pytest.raises(ConfigError, match=r"turned 2 non-empty documents into nothing\. Was the "
+                       r"model saved without its tokenizer\?"):  # fmt: skip
+        load_tokens(docs, bare, token_budget=100)
+    with pytest.raises(ConfigError, match=r"documents is one string .* pass a list of texts"):
+        load_tokens(docs[0], bare, token_budget=100)
+    with pytest.raises(ConfigError, match=r"tokenizer=None: pass the model"):
+        load_tokens(docs, None, token_budget=100)

@@ -174,6 +174,15 @@ def load_tokens(
             model's context is an error.
         batch_size: rows per batch.
     """
+    if tokenizer is None:
+        raise ConfigError(
+            "tokenizer=None: pass the model (from load_model) or its Hugging Face tokenizer."
+        )
+    if isinstance(documents, str):
+        raise ConfigError(
+            f"documents is one string ({documents[:40]!r}…), which would read as one document "
+            "per character; pass a list of texts, e.g. [text]."
+        )
     n_ctx = context_length(tokenizer)
     if seq_len is None:
         seq_len = n_ctx or 256
@@ -201,9 +210,11 @@ def load_tokens(
     rows: list[tuple[str, list[int]]] = []
     spent = 0
     read = 0
+    with_text = 0
     for index, doc in enumerate(documents):
         read += 1
         doc_id, text = (str(index), doc) if isinstance(doc, str) else (doc.doc_id, doc.text)
+        with_text += bool(text.strip())
         ids = [bos, *_encode(tokenizer, text)][: min(seq_len, token_budget - spent)]
         if len(ids) < 2:
             continue
@@ -211,6 +222,12 @@ def load_tokens(
         spent += len(ids)
         if spent >= token_budget - 1:
             break
+    if not rows and with_text:
+        raise ConfigError(
+            f"no tokens: the tokenizer ({type(tokenizer).__name__}, {len(tokenizer)} entries) "
+            f"turned {with_text} non-empty documents into nothing. Was the model saved without "
+            "its tokenizer? Save it beside the weights: tokenizer.save_pretrained(folder)."
+        )
     if not rows:
         raise ConfigError(
             f"no tokens: the {read} documents read gave nothing to predict within "

@@ -13,7 +13,7 @@ from interplab.core.errors import ConfigError
 if TYPE_CHECKING:
     from interplab.robustness.tokens import TokenSet
 
-__all__ = ["ModelTokensConfig", "input_digests", "load_model_and_tokens"]
+__all__ = ["ModelTokensConfig", "input_digests", "load_model_and_tokens", "summary_params"]
 
 
 class ModelTokensConfig(AnalysisConfig):
@@ -25,8 +25,9 @@ class ModelTokensConfig(AnalysisConfig):
     """``stdlib-heldout`` (the zoo corpus's held-out documents) or a folder of .txt files."""
     token_budget: int = Field(default=16_384, ge=2)
     """Real tokens in total (BOS included)."""
-    seq_len: int = Field(default=256, ge=2)
-    """Longest row; documents are cut there."""
+    seq_len: int | None = Field(default=None, ge=2)
+    """Longest row; documents are cut there. Default: the model's context (n_ctx), as in the
+    paper; more than the context is refused."""
     batch_size: int = Field(default=8, ge=1)
 
 
@@ -57,15 +58,23 @@ def load_model_and_tokens(config: ModelTokensConfig, ctx: RunContext) -> tuple[A
     from interplab.robustness.tokens import load_tokens
 
     model = load_model(config.model, device=ctx.device, cache=ctx.cache, progress=ctx.progress)
-    seq_len = min(config.seq_len, int(model.cfg.n_ctx))
     tokens = load_tokens(
         _documents(config.corpus),
         model,
         token_budget=config.token_budget,
-        seq_len=seq_len,
+        seq_len=config.seq_len,
         batch_size=config.batch_size,
     )
     return model, tokens
+
+
+def summary_params(names: tuple[str, ...]) -> dict[str, Any]:
+    """Params of a run's summary record: the models it covers, under ``models`` and ``model``.
+
+    ``model`` is the one model, or None for several: the config's ``model`` is then its unused
+    default, and a summary carrying it would be filed under a model it never ran.
+    """
+    return {"models": list(names), "model": names[0] if len(names) == 1 else None}
 
 
 def input_digests(model: Any, tokens: TokenSet | None = None) -> dict[str, str]:

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from interplab.core.analysis import Analysis, RunContext
 from interplab.core.records import ExperimentRecord, MetricSpec
+from interplab.robustness.analyses._inputs import summary_params
 from interplab.robustness.analyses._stages import (
     StageConfig,
     csv_artifact,
@@ -123,7 +124,7 @@ class AttentionLocality(Analysis):
         yield ctx.record(
             {"robustness.n_models": len(localities)},
             key="summary",
-            params={"models": list(config.model_names)},
+            params=summary_params(config.model_names),
             artifacts={
                 "locality": figure,
                 **artifacts,

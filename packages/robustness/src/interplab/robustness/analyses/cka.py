@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from interplab.core.analysis import Analysis, RunContext
 from interplab.core.records import ExperimentRecord, MetricSpec
+from interplab.robustness.analyses._inputs import summary_params
 from interplab.robustness.analyses._stages import (
     StageConfig,
     csv_artifact,
@@ -93,6 +94,6 @@ class ResidualCKA(Analysis):
         yield ctx.record(
             {"robustness.n_models": len(config.model_names)},
             key="summary",
-            params={"models": list(config.model_names)},
+            params=summary_params(config.model_names),
             artifacts=artifacts,
         )

@@ -25,6 +25,7 @@ from interplab.robustness.analyses._inputs import (
     ModelTokensConfig,
     input_digests,
     load_model_and_tokens,
+    summary_params,
 )
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ class LayerSweep(Analysis):
         yield ctx.record(
             _summary_metrics(table),
             key="summary",
-            params={"models": list(config.model_names)},
+            params=summary_params(config.model_names),
             artifacts=artifacts,
         )
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from interplab.core.analysis import Analysis, RunContext
 from interplab.core.records import ExperimentRecord, MetricSpec
+from interplab.robustness.analyses._inputs import summary_params
 from interplab.robustness.analyses._stages import (
     StageConfig,
     csv_artifact,
@@ -131,7 +132,7 @@ class LogitLens(Analysis):
             {"robustness.n_models": len(results)},
             key="summary",
             params={
-                "models": list(config.model_names),
+                **summary_params(config.model_names),
                 "mode": config.mode,
                 "add_bias": config.add_bias,
             },

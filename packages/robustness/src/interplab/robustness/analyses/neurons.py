@@ -17,6 +17,7 @@ from pydantic import Field
 
 from interplab.core.analysis import Analysis, RunContext
 from interplab.core.records import ExperimentRecord, MetricSpec
+from interplab.robustness.analyses._inputs import summary_params
 from interplab.robustness.analyses._stages import (
     ModelsConfig,
     csv_artifact,
@@ -115,7 +116,7 @@ class NeuronCensusAnalysis(Analysis):
         yield ctx.record(
             {"robustness.n_models": len(censuses)},
             key="summary",
-            params={"models": list(config.model_names)},
+            params=summary_params(config.model_names),
             artifacts={
                 "counts": figure,
                 "neurons": csv_artifact(ctx, rows, title="neurons above the threshold"),

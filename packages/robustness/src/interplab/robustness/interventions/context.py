@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -80,6 +80,8 @@ class Session:
 
     model: nn.Module | None
     blocks: nn.ModuleList | nn.Sequential
+    ablated: list[nn.Module] = field(default_factory=list)
+    """Blocks that carry an :class:`Ablate` hook (once per active Ablate)."""
 
     @property
     def device(self) -> torch.device:

@@ -40,6 +40,7 @@ from interplab.robustness.interventions.blocks import (
     replace_hidden_output,
     set_blocks,
 )
+from interplab.robustness.tokens import TokenBatch, check_fits
 
 if TYPE_CHECKING:
     from interplab.robustness.interventions.context import Session
@@ -288,6 +289,17 @@ class Repeat(_Reorder):
                 "times=1 leaves the model unchanged)."
             )
 
+    def apply(self, session: Session) -> Undo:
+        """Repeat the entry; refused for a block an earlier :class:`Ablate` hooked."""
+        _check_in_range(self.layer, len(session.blocks), "Repeat layer")
+        if any(block is session.blocks[self.layer] for block in session.ablated):
+            raise ConfigError(
+                f"{self.label}: block {self.layer} carries an Ablate from an earlier op, and its "
+                "hook would ablate every copy the Repeat makes: ablating one copy of a repeated "
+                "block is not supported; drop the Ablate or the Repeat."
+            )
+        return super().apply(session)
+
     def reorder(self, items: list[T]) -> list[T]:
         """``items`` with entry ``layer`` repeated ``times`` times in a row."""
         _check_in_range(self.layer, len(items), "Repeat layer")
@@ -373,7 +385,8 @@ class Ablate(Intervention):
         if copies > 1:
             raise ConfigError(
                 f"{self.label}: block {self.layer} appears {copies} times in the edited list (a "
-                "Repeat), and a hook on it would ablate every copy; ablate before repeating."
+                "Repeat), and a hook on it would ablate every copy: ablating one copy of a "
+                "repeated block is not supported; drop the Ablate or the Repeat."
             )
         if self.part == "block" and changes_shape(session.blocks[self.layer]):
             raise ConfigError(
@@ -396,10 +409,24 @@ class Ablate(Intervention):
             return self._with_write(args, kwargs, output, write[_derangement(len(write), self)])
 
         handle = module.register_forward_hook(hook, with_kwargs=True)
-        return handle.remove
+        block = session.blocks[self.layer]
+        session.ablated.append(block)
+
+        def undo() -> None:
+            handle.remove()
+            session.ablated.remove(block)
+
+        return undo
 
     def _mean_write(self, session: Session, module: nn.Module) -> torch.Tensor:
         ids, mask = _ids_and_mask(self.reference)
+        if not bool(mask.any()):
+            raise ConfigError(
+                f"{self.label}: the reference {tuple(ids.shape)} has no real token position to "
+                "average the write over; pass a non-empty TokenBatch (e.g. from load_tokens)."
+            )
+        if session.model is not None:
+            check_fits([TokenBatch(ids, mask, ())], session.model)
         writes: list[torch.Tensor] = []
 
         def grab(mod: nn.Module, args: Any, kwargs: Any, output: Any) -> None:

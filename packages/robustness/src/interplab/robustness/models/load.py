@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from interplab.core.analysis import Progress, no_progress
 from interplab.core.errors import ConfigError
+from interplab.robustness._hf import hf_progress_bars_off
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +38,8 @@ __all__ = ["ZOO_PREFIX", "load_model", "supported_architectures"]
 ZOO_PREFIX = "zoo:"
 _HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
 """What is fetched from the hub: configs, safetensors weights and tokenizer files, no pickles."""
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+"""A folder holds a loadable tokenizer only if it has one of these (fast, sentencepiece, BPE)."""
 
 
 def load_model(
@@ -75,9 +78,24 @@ def load_model(
 
     from transformer_lens.model_bridge import TransformerBridge
 
-    bridge = TransformerBridge.boot_transformers(
-        str(folder), device=where, dtype=torch_dtype, trust_remote_code=trust_remote_code
-    )
+    with hf_progress_bars_off():
+        try:
+            bridge = TransformerBridge.boot_transformers(
+                str(folder), device=where, dtype=torch_dtype, trust_remote_code=trust_remote_code
+            )
+        except ValueError as error:
+            if "tokenizer" not in str(error).lower():
+                raise
+            files = [f for f in _TOKENIZER_FILES if (folder / f).is_file()]
+            problem = (
+                f"its tokenizer cannot be loaded ({error})"
+                if files
+                else (f"it has no tokenizer files ({', '.join(_TOKENIZER_FILES)})")
+            )
+            raise ConfigError(
+                f"{str(name_or_path)!r} ({folder}): {problem}. Save the model's tokenizer beside "
+                "the weights: tokenizer.save_pretrained(folder)."
+            ) from None
     bridge.cfg.model_name = str(name_or_path)
     bridge.eval()
     return bridge

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from interplab.core.analysis import Progress, no_progress
 from interplab.core.errors import ConfigError
 from interplab.core.threads import cpu_threads
+from interplab.robustness._hf import hf_progress_bars_off
 from interplab.robustness.zoo.corpus import corpus_digest
 from interplab.robustness.zoo.specs import ZooSpec
 from interplab.robustness.zoo.tokenizer import token_stream, zoo_tokenizer
@@ -234,7 +235,8 @@ def _train_into(
         name, score.loss, score.top1, score.unigram_top1, train_seconds,
     )  # fmt: skip
     model.eval()
-    model.to("cpu").save_pretrained(folder, safe_serialization=True)
+    with hf_progress_bars_off():
+        model.to("cpu").save_pretrained(folder, safe_serialization=True)
     tokenizer.model_max_length = spec.n_ctx
     tokenizer.save_pretrained(str(folder))
     card = {
