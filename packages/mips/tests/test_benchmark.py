@@ -11,6 +11,7 @@ from interplab.core.cli import app
 from interplab.core.specs import load_spec, plan_tasks
 from interplab.core.store import Store
 from interplab.mips.benchmark import benchmark_spec, benchmark_table, table_markdown
+from interplab.mips.cli import _rich_table
 from interplab.mips.tasks import get_task, list_tasks
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -105,3 +106,24 @@ def test_command_with_an_l1_chain_solves_and_records_the_chain(home: Path) -> No
     (record,) = Store(f"sqlite:///{home / 'store.db'}").query(experiment="mips-benchmark")
     assert benchmark_table([record]).solved.all()
     assert record.params["simplify_steps"] == steps.split(",")
+
+
+def test_an_unsolved_task_shows_a_dash_for_its_stage_not_nan() -> None:
+    import pandas as pd
+    from rich.console import Console
+
+    row = {
+        "index": 1, "task": "Prev1", "solved": True, "exact_test": True, "exact_exhaustive": None,
+        "exact_2x": True, "hidden_dim": 2.0, "architecture": "n=2 f=linear g=linear",
+        "stage": "lattice:LR", "program_lines": 14.0, "seconds": 1.0, "paper_mips": True,
+        "paper_gpt4": True,
+    }  # fmt: skip
+    unsolved = {**row, "index": 2, "task": "Max_Seen", "solved": False, "stage": None}
+    frame = pd.DataFrame([row, unsolved])  # as benchmark_table builds it: None becomes NaN
+    assert frame.stage.isna().iloc[1]
+    markdown = table_markdown(frame)
+    assert "| n=2 f=linear g=linear | – | 14 |" in markdown and "nan" not in markdown
+    console = Console(width=250, record=True)
+    console.print(_rich_table(frame))
+    text = console.export_text()
+    assert "nan" not in text and "lattice:LR" in text

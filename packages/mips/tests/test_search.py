@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from interplab.mips import search
@@ -127,3 +128,11 @@ def test_random_linear_starts_still_train_a_running_sum(task_data: Callable) -> 
     )
     assert result.is_perfect and result.architecture == RNNArchitecture(1, 1, 1)
     assert result.attempts[0].steps > 0
+
+
+def test_sequences_of_one_position_are_realised_as_well() -> None:
+    x = np.random.default_rng(0).integers(-9, 10, (300, 1, 2))
+    y = 3 * x[..., :1] - x[..., 1:] + 2
+    probe = probe_linearity(x, y)
+    assert probe.is_exact and probe.hankel_rank == 1
+    assert rnn_accuracy(realize_linear(probe, 1), x, y) == 1.0

@@ -75,6 +75,32 @@ def test_too_few_sequences_to_hold_out_are_refused() -> None:
         synthesize(np.zeros((1, 4), np.int64), np.zeros((1, 4), np.int64), progress=False)
 
 
+@pytest.mark.parametrize("budget", [0, -5, float("nan")])
+def test_a_budget_that_is_not_positive_is_refused(budget: float) -> None:
+    x = np.zeros((20, 4), np.int64)
+    with pytest.raises(ConfigError, match=r"time_budget_s=.*pass a positive number"):
+        synthesize(x, x, time_budget_s=budget, progress=False)
+
+
+@pytest.mark.parametrize("value", [0, 7])
+def test_a_constant_output_is_a_program_that_prints_the_constant(value: int) -> None:
+    x = np.random.default_rng(7).integers(0, 5, (300, 6))
+    result = synthesize(x, np.full_like(x, value), time_budget_s=10, progress=False)
+    assert result.solved and result.stage == "window:LR"
+    assert f"outputs.append({value})" in (result.source or "")
+    new = np.random.default_rng(8).integers(-20, 20, (50, 9))
+    assert (run_program(result.program, as_sequences(new), 1) == value).all()  # type: ignore[arg-type]
+
+
+def test_sequences_of_length_one_are_solved() -> None:
+    x = np.random.default_rng(7).integers(-50, 50, (2000, 1, 2))
+    y = 2 * x[..., :1] - x[..., 1:] + 3
+    result = synthesize(x, y, time_budget_s=10, progress=False)
+    assert result.solved and result.program is not None
+    new = np.random.default_rng(8).integers(-99, 99, (50, 1, 2))
+    assert np.array_equal(run_program(result.program, new, 1), 2 * new[..., :1] - new[..., 1:] + 3)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["Binary_Addition", "Prev2", "Add_Mod_3", "Newton_Spring"])
 def test_paper_tasks_end_to_end(name: str) -> None:

@@ -107,7 +107,8 @@ class MipsSynthesis(Analysis):
         for record in records:
             solved = record.metrics.get("mips.solved")
             verdict = "solved" if solved is not None and solved.value == 1.0 else "not solved"
-            head = f"# {record.params.get('task')}: {verdict} ({record.params.get('stage')})"
+            stage = record.params.get("stage")
+            head = f"# {record.params.get('task')}: {verdict}" + (f" ({stage})" if stage else "")
             artifact = record.artifacts.get("program")
             blob = cache.read_blob(artifact.sha256) if artifact is not None else None
             parts.append(head + ("\n" + blob.decode().strip() if blob else ""))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from interplab.core.records import ExperimentRecord
 
-__all__ = ["benchmark_spec", "benchmark_table", "table_markdown"]
+__all__ = ["benchmark_spec", "benchmark_table", "table_markdown", "text_or_dash"]
 
 
 def benchmark_spec(
@@ -108,6 +108,11 @@ def _mark(value: Any) -> str:
     return "✔" if value else "✘"
 
 
+def text_or_dash(value: Any) -> str:
+    """A text cell, or "–" where it is missing (None, or the NaN pandas puts in its place)."""
+    return value if isinstance(value, str) and value else "–"
+
+
 def table_markdown(frame: pd.DataFrame) -> str:
     """The table as Markdown, with a totals line comparing with the paper."""
     head = (
@@ -116,10 +121,10 @@ def table_markdown(frame: pd.DataFrame) -> str:
     )
     lines = [head]
     for r in frame.itertuples():
-        arch = r.architecture or "–"
         lines.append(
             f"| {r.index} | {r.task} | {_mark(r.solved)} | {_mark(r.exact_test)} "
-            f"| {_mark(r.exact_exhaustive)} | {_mark(r.exact_2x)} | {arch} | {r.stage or '–'} "
+            f"| {_mark(r.exact_exhaustive)} | {_mark(r.exact_2x)} | {text_or_dash(r.architecture)} "
+            f"| {text_or_dash(r.stage)} "
             f"| {'' if r.program_lines != r.program_lines else int(r.program_lines or 0)} "
             f"| {0 if r.seconds != r.seconds else r.seconds or 0:.0f} "
             f"| {_mark(r.paper_mips)} | {_mark(r.paper_gpt4)} |"

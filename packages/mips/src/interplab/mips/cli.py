@@ -106,6 +106,8 @@ def tasks() -> None:
 def _rich_table(frame: Any) -> Any:
     from rich.table import Table
 
+    from interplab.mips.benchmark import text_or_dash
+
     def mark(value: Any) -> str:
         if value is None or value != value:
             return "–"
@@ -120,6 +122,6 @@ def _rich_table(frame: Any) -> Any:
         table.add_row(
             str(r.index), r.task, mark(r.solved), mark(r.exact_test), mark(r.exact_exhaustive),
             mark(r.exact_2x), "–" if r.hidden_dim != r.hidden_dim else f"{r.hidden_dim:.0f}",
-            str(r.stage or "–"), f"{r.seconds or 0:.0f}", mark(r.paper_mips), mark(r.paper_gpt4),
+            text_or_dash(r.stage), f"{r.seconds or 0:.0f}", mark(r.paper_mips), mark(r.paper_gpt4),
         )  # fmt: skip
     return table

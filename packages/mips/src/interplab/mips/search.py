@@ -124,7 +124,9 @@ def realize_linear(probe: LinearProbe, hidden_dim: int, *, seed: int = 0) -> Gen
     length, d_out, d_in = probe.impulse.shape
     step_response = np.diff(probe.offsets, axis=0, prepend=0.0)  # (L, d_out)
     markov = np.concatenate([probe.impulse, step_response[:, :, None]], axis=2)
-    blocks = length // 2
+    blocks = max(1, length // 2)
+    # One position shows no response after it: take it as zero (W = 0 then fits the data).
+    markov = np.concatenate([markov, np.zeros((max(0, 2 * blocks - length), d_out, d_in + 1))])
     h0 = np.block([[markov[i + j] for j in range(blocks)] for i in range(blocks)])
     h1 = np.block([[markov[i + j + 1] for j in range(blocks)] for i in range(blocks)])
     p, singular, qt = np.linalg.svd(h0)

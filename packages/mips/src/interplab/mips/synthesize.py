@@ -155,9 +155,15 @@ def synthesize(
         ones included. The program itself never looks at the data.
 
     Raises:
-        ConfigError: the arrays are not integer sequences, or too few to hold some out.
+        ConfigError: the arrays are not integer sequences, or too few to hold some out, or
+            ``time_budget_s`` is not a positive number.
     """
     started = time.monotonic()
+    if time_budget_s is not None and not time_budget_s > 0:  # NaN included
+        raise ConfigError(
+            f"time_budget_s={time_budget_s!r} leaves no time to search; pass a positive number "
+            "of seconds (e.g. 60), or None for no budget."
+        )
     cfg = config or SynthesisConfig()
     report = _reporter(progress)
     x, y = as_sequences(inputs), as_sequences(outputs, name="outputs")

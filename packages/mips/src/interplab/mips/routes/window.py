@@ -53,29 +53,30 @@ def window_route(
         return result
     d_in, d_out = inputs.shape[2], outputs.shape[2]
     names_in = input_names(d_in)
-    keys = window_keys(inputs, k).reshape(-1, k * d_in)
+    # k = 0 (a constant state) reads like k = 1: nothing stored, the output from the current input.
+    width = max(k, 1)
+    keys = window_keys(inputs, width).reshape(-1, width * d_in)
     # Program variables: stored inputs, most recent first, then the current input.
-    order = [j * d_in + c for j in range(k - 2, -1, -1) for c in range(d_in)]
-    order += list(range((k - 1) * d_in, k * d_in)) if k else []
-    table = keys[:, order] if k else np.zeros((len(keys), 0), np.int64)
+    order = [j * d_in + c for j in range(width - 2, -1, -1) for c in range(d_in)]
+    table = keys[:, order + list(range((width - 1) * d_in, width * d_in))]
     target = outputs.reshape(-1, d_out)
     _, index = np.unique(np.concatenate([table, target], axis=1), axis=0, return_index=True)
     table, target = table[index], target[index]
     if len(np.unique(table, axis=0)) != len(table):
-        result.reason = f"outputs are not a function of the last {k} inputs"
+        result.reason = f"outputs are not a function of the last {width} inputs"
         result.seconds = time.monotonic() - started
         return result
-    n_state = (k - 1) * d_in if k else 0
-    if k == 0:  # nothing remembered: the output depends on the current input alone
-        table = inputs.reshape(-1, d_in)[index]
+    n_state = (width - 1) * d_in
     grammar = grammar_for(inputs)
     fits = fit_all(table, target, grammar, deadline, per_target_s=max(1.0, time_budget_s / d_out))
     if any(f is None for f in fits):
-        result.reason = f"no exact output formula over the last {max(k, 1)} inputs"
+        result.reason = f"no exact output formula over the last {width} inputs"
         result.seconds = time.monotonic() - started
         return result
     stored = [
-        f"last_{name}" + (str(lag) if lag > 1 else "") for lag in range(1, k) for name in names_in
+        f"last_{name}" + (str(lag) if lag > 1 else "")
+        for lag in range(1, width)
+        for name in names_in
     ]
     updates: list[Expr] = []
     for j in range(n_state):
@@ -91,6 +92,11 @@ def window_route(
         notes=(
             f"Route: finite window: every hidden state of the RNN is a function of the last {k}",
             "input(s) (zeros before the start); the output is an exact formula of them.",
+        )
+        if k
+        else (
+            "Route: finite window: the RNN's hidden state never changes; the output is an",
+            "exact formula of the current input.",
         ),
     )
     result.backends = [f.backend for f in fits if f is not None]
