@@ -623,6 +623,18 @@ def test_info_counts_and_clear_empties(cache: Cache) -> None:
     assert cache.get_or_compute("json", lambda: {"a": 2}) == {"a": 2}
 
 
+def test_clear_keeps_the_blobs_it_is_told_to(cache: Cache) -> None:
+    cache.put("json", {"a": 1})
+    cache.directory("folder", _build_model)
+    kept = [cache.put_blob(b"figure"), cache.put_blob(b"program")]
+    gone = cache.put_blob(b"stale")
+    assert cache.clear(keep_blobs=[*kept, "0" * 64]) == 3  # an absent hash is no matter
+    assert [cache.read_blob(sha) for sha in kept] == [b"figure", b"program"]
+    assert cache.read_blob(gone) is None and not cache.blob_path(gone).parent.exists()
+    info = cache.info()
+    assert (info.entries, info.dirs, info.blobs) == (0, 0, 2)
+
+
 # ------------------------------------------------------------------ two processes
 
 

@@ -1,3 +1,4 @@
+import base64
 import json
 import math
 import re
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from interplab.core.cli import app
+from interplab.core.cli._common import open_cache
 from interplab.core.store import Store
 
 SPEC = """
@@ -54,6 +56,10 @@ def test_run_list_show_compare_report_export_import(env: Path, tmp_path: Path) -
 
     code, out, _ = invoke("runs", "list", "--where", "core.n_samples>=1000")
     assert code == 0 and "2 of 2 records" in out
+    code, out, _ = invoke("runs", "list", "--since", "2000-01-01")
+    assert code == 0 and "3 of 3 records" in out
+    code, out, _ = invoke("runs", "list", "--since", "2999-01-01T00:00:00+02:00")
+    assert code == 0 and "0 of 0 records" in out
 
     one = store.query(limit=1)[0]
     code, out, _ = invoke("runs", "show", one.id[:10], "--json")
@@ -71,6 +77,7 @@ def test_run_list_show_compare_report_export_import(env: Path, tmp_path: Path) -
     other = f"sqlite:///{tmp_path}/other.db"
     code, out, _ = invoke("import", str(tmp_path / "all.parquet"), "--store", other)
     assert code == 0 and Store(other).query() == store.query()
+    assert "imported 3 new records, replaced 0, 0 already stored" in " ".join(out.split())
 
     code, out, _ = invoke("report", "--out", str(tmp_path / "rep"))
     assert code == 0 and (tmp_path / "rep" / "report.html").is_file()
@@ -112,6 +119,7 @@ def test_analyses_lists_config_fields(env: Path) -> None:
         (["runs", "delete", "--status", "bogus", "--yes"], r"status 'bogus' is not one of"),
         (["runs", "list", "--where", "core.x<nan"], r"'core\.x<nan' would match nothing"),
         (["runs", "list", "--limit", "0"], r"Invalid value for '--limit'"),
+        (["runs", "list", "--since", "yesterday"], r"since='yesterday' is not an ISO date or"),
     ],
 )
 def test_user_errors_exit_2_without_traceback(env: Path, args: list[str], message: str) -> None:
@@ -218,7 +226,17 @@ def test_cache_info_and_doctor(env: Path) -> None:
     code, out, _ = invoke("cache", "info")
     assert code == 0 and "entries" in out
     code, out, _ = invoke("cache", "clear", "--yes")
-    assert code == 0 and "removed" in out
+    store = Store(f"sqlite:///{env.parent}/home/store.db")
+    artifacts = {a.sha256 for r in store.query() for a in r.artifacts.values()}
+    flat = " ".join(out.split())
+    assert code == 0 and "removed" in flat and f"kept {len(artifacts)} artifacts" in flat
+    cache = open_cache(None)
+    assert artifacts and all(cache.read_blob(sha) for sha in artifacts)
+    assert cache.info().entries == 0
+    code, out, _ = invoke("report", "--out", str(env.parent / "rep"))
+    html = (env.parent / "rep" / "report.html").read_text()
+    figures = [base64.b64encode(cache.read_blob(sha) or b"").decode() for sha in artifacts]
+    assert code == 0 and all(figure in html for figure in figures), "the report still shows them"
     code, out, _ = invoke("doctor")
     text = re.sub(r"[\s│]", "", out)  # long paths are folded across lines, at any character
     assert code == 0 and "core.selftest" in text and "3records" in text
@@ -326,7 +344,7 @@ def test_compare_dedupes_and_heads_columns_with_usable_prefixes(env: Path, tmp_p
         assert invoke("runs", "show", prefix)[0] == 0
     code, _, err = invoke("runs", "compare", "--experiment", "nosuch")
     assert code == 2
-    assert "no records match --experiment nosuch; known experiments: seeds." in " ".join(
+    assert "no stored record has the experiment 'nosuch'. Known experiments: seeds." in " ".join(
         err.split()
     )
 
@@ -352,3 +370,82 @@ def test_cache_info_lists_entries_by_codec(env: Path, tmp_path: Path) -> None:
     code, out, _ = invoke("cache", "info")
     codec = next(iter(cache.info().by_codec))
     assert code == 0 and f"entries │ 2 ({codec}: 2)" in out and "{" not in out
+
+
+def test_import_skips_stored_records_and_replaces_changed_ones_only_when_asked(
+    env: Path, tmp_path: Path
+) -> None:
+    assert invoke("run", str(env), "--no-progress", "--no-report")[0] == 0
+    export = tmp_path / "all.jsonl"
+    assert invoke("export", "jsonl", str(export))[0] == 0
+    code, out, _ = invoke("import", str(export))
+    assert code == 0 and "imported 0 new records, replaced 0, 3 already stored" in out
+    lines = export.read_text().splitlines()
+    edited = json.loads(lines[0])
+    edited["metrics"]["core.pi_abs_error"]["value"] = 123.0
+    export.write_text("\n".join([json.dumps(edited), *lines[1:]]) + "\n")
+    store = Store(f"sqlite:///{tmp_path}/home/store.db")
+    before = store.get(edited["id"])
+    code, _, err = invoke("import", str(export))
+    flat = " ".join(err.split())
+    assert code == 2 and f"({edited['id']}), so nothing was imported" in flat
+    assert "--replace" in flat and store.get(edited["id"]) == before
+    code, out, _ = invoke("import", str(export), "--replace")
+    assert code == 0 and "imported 0 new records, replaced 1, 2 already stored" in out
+    assert store.get(edited["id"]).metrics["core.pi_abs_error"].value == 123.0
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    code, _, err = invoke("import", str(folder))
+    assert code == 2 and "is a folder, not an export file" in " ".join(err.split())
+
+
+def test_filters_on_unknown_experiments_analyses_or_packages_say_so(
+    env: Path, tmp_path: Path
+) -> None:
+    _two_seeds(tmp_path)
+    keep = tmp_path / "keep.jsonl"
+    assert invoke("export", "jsonl", str(keep))[0] == 0
+    kept = keep.read_text()
+    cases = [
+        (["runs", "list", "--experiment", "sedes"], "experiment 'sedes'. Did you mean 'seeds'?"),
+        (["runs", "list", "--analysis", "core.selftst"], "Did you mean 'core.selftest'?"),
+        (["runs", "list", "--package", "nope"], "no stored record has the package 'nope'."),
+        (["runs", "delete", "--experiment", "sedes", "--yes"], "Known experiments: seeds."),
+        (["runs", "compare", "--analysis", "x"], "Known analyses: core.selftest."),
+        (["export", "jsonl", str(keep), "--experiment", "nope"], "Known experiments: seeds."),
+        (["export", "jsonl", str(keep), "--status", "failed"], "no records match status='failed'"),
+    ]
+    for args, message in cases:
+        code, out, err = invoke(*args)
+        flat = " ".join(err.split())
+        assert code == 2 and message in flat and "Traceback" not in out + err, (args, flat)
+    assert "was left as it was" in flat and keep.read_text() == kept
+    assert Store(f"sqlite:///{tmp_path}/home/store.db").count() == 2
+    code, out, _ = invoke("runs", "list", "--experiment", "seeds", "--status", "failed")
+    assert code == 0 and "0 of 0 records" in out  # known values that select nothing
+
+
+def test_show_and_delete_take_the_run_id_of_a_run_with_several_records(
+    env: Path, tmp_path: Path
+) -> None:
+    from interplab.core.records import ExperimentRecord
+
+    def rec(record_id: str, run_id: str) -> ExperimentRecord:
+        return ExperimentRecord(
+            id=record_id, run_id=run_id, package="core", analysis="core.selftest"
+        )
+
+    store = Store(f"sqlite:///{tmp_path}/home/store.db")
+    store.add_many([rec(f"5d1e-layer{i}", "5d1e") for i in range(3)] + [rec("5d2f-a", "5d2f")])
+    code, out, err = invoke("runs", "show", "5d1e")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines() if "core.selftest" in line] == [
+        "5d1e-layer0", "5d1e-layer1", "5d1e-layer2"
+    ]  # fmt: skip
+    code, out, _ = invoke("runs", "show", "5d1e", "--json")
+    assert code == 0 and [r["id"] for r in json.loads(out)] == [f"5d1e-layer{i}" for i in range(3)]
+    code, _, err = invoke("runs", "show", "5d")
+    assert code == 2 and "prefix '5d' is ambiguous" in err
+    code, out, _ = invoke("runs", "delete", "5d1e", "--yes")
+    assert code == 0 and "deleted 3 record(s)" in out
+    assert [r.id for r in store.query()] == ["5d2f-a"]

@@ -95,6 +95,17 @@ def test_report_groups_by_analysis_and_embeds_figures(tmp_path: Path) -> None:
     assert "http://" not in html.replace("http-equiv", "") and "https://" not in html
 
 
+def test_artifacts_missing_from_the_cache_are_noted_not_dropped(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    sha = cache.put_blob(PNG)
+    figure = Artifact(sha256=sha, media_type="image/png", size_bytes=len(PNG), title="fig-one")
+    lost = Artifact(sha256="0" * 64, media_type="text/plain", size_bytes=3, title="program")
+    html = render_report([record(1, artifacts={"fig": figure, "prog": lost})], cache=cache)
+    text = " ".join("".join(parse(html).text).split())
+    assert "1 artifact(s) missing from the cache: program · rec-1." in text
+    assert html.count("data:image/png") == 1  # the figure that is there is shown
+
+
 def test_report_filters_and_empty_store(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path}/s.db")
     empty = build_report(store, None, tmp_path / "a").read_text()

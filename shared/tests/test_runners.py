@@ -52,6 +52,11 @@ def test_failed_run_is_stored_and_others_complete(paths: tuple[str, Path]) -> No
     assert "RuntimeError" in (failed[0].error or "")
     done = store.query(status="completed")
     assert len(done) == 4
+    # the failed run's record says where it ran, as a completed one does
+    env = failed[0].env
+    assert env.seed == plan_tasks(parse_spec(SPEC))[-1].seed
+    assert env.python and env.platform and env.hostname and env.device
+    assert env.packages == done[0].env.packages and "interplab-core" in env.packages
     for record in done:
         n, seed = record.params["n_samples"], record.env.seed
         assert isinstance(n, int) and seed is not None
@@ -195,6 +200,7 @@ def test_ctrl_c_marks_running_records_interrupted(tmp_path: Path, runner: str) -
     slow = store.query(status="interrupted")
     assert len(slow) == 1 and slow[0].params["sleep_s"] == 0.25
     assert slow[0].finished_at is not None
+    assert slow[0].env.python and slow[0].env.seed == plan_tasks(parse_spec(SLOW_SPEC))[1].seed
     assert store.count(status="running") == 0, statuses
     assert store.count(status="completed") == 1
     plan = plan_tasks(parse_spec(SLOW_SPEC))

@@ -11,7 +11,7 @@ import multiprocessing
 import operator
 import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from interplab.core.errors import StoreError
-from interplab.core.records import ExperimentRecord, Metric
-from interplab.core.store import MetricFilter, Store
+from interplab.core.records import Artifact, ExperimentRecord, Metric
+from interplab.core.store import ImportResult, MetricFilter, Store
 from interplab.core.store import _store as store_module
 from interplab.core.store._engine import normalize_url
 from interplab.core.store._tables import metrics as metrics_table
@@ -274,6 +274,36 @@ def test_get_ambiguous_prefix(store: Store, make_record: MakeRecord) -> None:
     ):
         store.get("many")
     assert store.get("abc-1").id == "abc-1"  # an exact id wins even when it is also a prefix
+
+
+def test_resolve_names_a_record_or_every_record_of_a_run(
+    store: Store, make_record: MakeRecord
+) -> None:
+    layers = [make_record(id=f"7f3a-layer{i}", run_id="7f3a") for i in range(3)]
+    marker = make_record(id="7f3a", run_id="7f3a", status="failed", metrics={})
+    other = [make_record(id="7e55-x", run_id="7e55"), make_record(id="7e55-y", run_id="7e55")]
+    single = make_record(id="9c-only", run_id="9c")
+    store.add_many([*layers, *other, single])
+    assert _ids(store.resolve("7f3a")) == _ids(layers)  # a run id: all of its records
+    assert _ids(store.resolve("7f")) == _ids(layers)  # a prefix of one run id
+    assert _ids(store.resolve("7f3a-layer1")) == ["7f3a-layer1"]  # a record id
+    assert _ids(store.resolve("7e55")) == _ids(other)
+    assert _ids(store.resolve("9")) == ["9c-only"]
+    with pytest.raises(StoreError, match=r"no record with id 'zz'"):
+        store.resolve("zz")
+    with pytest.raises(
+        StoreError, match=r"record id prefix '7' is ambiguous: it matches 7e55-x, 7e55-y, 7f3a-"
+    ):
+        store.resolve("7")  # two runs
+    with pytest.raises(StoreError, match=r"prefix '7f3a-layer' is ambiguous"):
+        store.resolve("7f3a-layer")  # records of one run, but not a prefix of its run id
+    with pytest.raises(StoreError, match=r"prefix '7f3a' is ambiguous"):
+        store.get("7f3a")  # get names one record
+    store.add(marker)  # a failed rerun: its marker has the run id as its id
+    assert sorted(_ids(store.resolve("7f3a"))) == sorted(_ids([marker, *layers]))
+    store.add(make_record(id="7f3a-x-1", run_id="7f3a-x"))  # a run id extending another
+    assert len(store.resolve("7f3a")) == 4  # the exact run id wins
+    assert _ids(store.resolve("7f3a-x")) == ["7f3a-x-1"]
 
 
 def test_a_stored_record_that_no_longer_validates_names_its_id(
@@ -569,20 +599,21 @@ def test_export_import_round_trip(
     path = tmp_path / "out" / f"records{suffix}"
     assert store.export(path) == len(dataset)
     assert not list(path.parent.glob(".*.tmp"))  # the temporary file was renamed away
+    assert store.import_file(path) == ImportResult(unchanged=len(dataset))  # NaN metrics too
     assert store.delete_all() == len(dataset)
-    assert store.import_file(path) == len(dataset)
+    assert store.import_file(path) == ImportResult(new=len(dataset))
     assert _json(store.query()) == _json(_ordered(dataset))
     assert _metric_rows(store) == sum(len(r.metrics) for r in dataset)
     # and into a fresh SQLite store in another file
     with Store(f"sqlite:///{tmp_path}/fresh.db") as fresh:
-        assert fresh.import_file(path) == len(dataset)
+        assert fresh.import_file(path).new == len(dataset)
         assert _json(fresh.query()) == _json(_ordered(dataset))
     # filtered export
     part = tmp_path / f"core{suffix}"
     expected = _expected(dataset, package="core", status="completed")
     assert store.export(part, package="core", status="completed") == len(expected)
     store.delete_all()
-    assert store.import_file(part) == len(expected)
+    assert store.import_file(part) == ImportResult(new=len(expected))
     assert _json(store.query()) == _json(expected)
 
 
@@ -615,6 +646,84 @@ def test_export_format_errors(store: Store, tmp_path: Path) -> None:
         StoreError, match=rf"import file '{re.escape(str(missing))}' does not exist"
     ):
         store.import_file(missing)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_import_refuses_records_that_differ_from_stored_ones_unless_replace(
+    store: Store, make_record: MakeRecord, tmp_path: Path, suffix: str
+) -> None:
+    artifact = Artifact(sha256="ab" * 32, media_type="image/png", size_bytes=3, title="fig")
+    records = [
+        make_record(id=f"r-{i}", metrics={"core.x": math.nan, "core.y": i / 3},
+                    artifacts={"fig": artifact}, created_at=T0.astimezone(PLUS5))
+        for i in range(7)
+    ]  # fmt: skip
+    store.add_many(records)
+    path = tmp_path / f"all{suffix}"
+    store.export(path)
+    assert store.import_file(path) == ImportResult(unchanged=7)
+    # the file's versions of r-1 … r-6 differ from the stored ones; r-0 is as stored
+    edited = [records[0]] + [
+        r.model_copy(update={"metrics": {"core.x": Metric(value=9.0)}}) for r in records[1:]
+    ]
+    store.delete(["r-0"])
+    store.add_many([*records[1:], make_record(id="kept")])
+    before = _json(store.query())
+    edited_path = tmp_path / f"edited{suffix}"
+    with Store(f"sqlite:///{tmp_path}/other.db") as other:
+        other.add_many(edited)
+        other.export(edited_path)
+    message = (
+        rf"{re.escape(str(edited_path))}: 6 record\(s\) have ids the store holds with other "
+        r"content \(r-1, r-2, r-3, r-4, r-5, …\), so nothing was imported\. .*pass replace=True"
+    )
+    with pytest.raises(StoreError, match=message):
+        store.import_file(edited_path)
+    assert _json(store.query()) == before  # not even the new r-0 was added
+    assert store.import_file(edited_path, replace=True) == ImportResult(new=1, replaced=6)
+    assert store.get("r-3").metrics == {"core.x": Metric(value=9.0)}
+    assert _metric_rows(store) == 2 + 2 + 6  # "kept", r-0, r-1 … r-6 (one metric each now)
+    assert store.import_file(edited_path) == ImportResult(unchanged=7)
+
+
+def test_import_of_a_folder_or_a_file_with_repeated_ids(
+    store: Store, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    folder = tmp_path / "exports.jsonl"
+    folder.mkdir()
+    with pytest.raises(StoreError, match=r"import path '.*exports\.jsonl' is a folder, not an"):
+        store.import_file(folder)
+    record = make_record(id="twice")
+    path = _write_lines(tmp_path / "twice.jsonl", [record.to_json(), record.to_json()])
+    with pytest.raises(StoreError, match=r"several records with the ids \['twice'\], so nothing"):
+        store.import_file(path)
+    assert store.count() == 0
+
+
+def test_export_with_filters_that_match_nothing_keeps_the_file(
+    store: Store, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    store.add_many([make_record(experiment="quickstart"), make_record(experiment="seeds")])
+    path = tmp_path / "keep.jsonl"
+    assert store.export(path) == 2
+    kept = path.read_text()
+    with pytest.raises(
+        StoreError,
+        match=r"no stored record has the experiment 'quickstrat'\. Did you mean 'quickstart'\? "
+        r"Known experiments: quickstart, seeds\. Nothing was exported and '.*keep\.jsonl' was "
+        r"left as it was\.",
+    ):
+        store.export(path, experiment="quickstrat")
+    with pytest.raises(
+        StoreError,
+        match=r"no records match experiment='seeds', status='failed'; .* Nothing was exported",
+    ):
+        store.export(path, experiment=["seeds"], status="failed")
+    with pytest.raises(StoreError, match=r"no stored record has the package 'nope'"):
+        store.export(tmp_path / "new.parquet", package="nope")
+    assert path.read_text() == kept and not (tmp_path / "new.parquet").exists()
+    store.delete_all()
+    assert store.export(path) == 0 and path.read_text() == ""  # no filters: an empty store
 
 
 def _write_lines(path: Path, lines: list[str]) -> Path:
@@ -727,7 +836,8 @@ def test_import_upgrades_v1_lines(store: Store, make_record: MakeRecord, tmp_pat
     }
     current = make_record(id="modern-1")
     path = _write_lines(tmp_path / "mixed.jsonl", [json.dumps(v1), current.to_json()])
-    assert store.import_file(path) == 2
+    assert store.import_file(path) == ImportResult(new=2)
+    assert store.import_file(path).unchanged == 2  # an upgraded record equals its stored form
     legacy = store.get("legacy-1")
     assert legacy.schema_version == 2
     assert legacy.run_id == "legacy-1"
@@ -778,6 +888,33 @@ def test_metric_filter_parse_and_operator_check(store_url: str) -> None:
         MetricFilter("core.x", "~", 1.0)
     with Store(store_url) as store, pytest.raises(StoreError, match=r"operator '=>' is not one of"):
         store.query(metrics=[MetricFilter("core.x", "=>", 1.0)])
+
+
+def test_since_and_until_take_dates_and_iso_strings_and_metrics_one_string(
+    store: Store, dataset: list[ExperimentRecord]
+) -> None:
+    store.add_many(dataset)
+    day = T0.date()  # the dataset's records are all made on this day, 00:00 to 00:24 UTC
+
+    def ids(**filters: Any) -> list[str]:
+        return _ids(store.query(**filters))
+
+    at_8 = ids(since=T0 + timedelta(minutes=8))
+    assert 0 < len(at_8) < len(dataset)
+    for text in ("2024-06-01T00:08", "2024-06-01 00:08:00", "2024-06-01T05:08:00+05:00"):
+        assert ids(since=text) == at_8, text
+    assert ids(since=day) == ids(since="2024-06-01") == _ids(_ordered(dataset))
+    assert ids(since="20240602") == ids(since=date(2024, 6, 2)) == []
+    assert ids(until=day) == ids(until="2024-06-01") == _ids(_ordered(dataset))  # the whole day
+    assert ids(until="2024-05-31") == []
+    assert ids(metrics="core.x>=2") == ids(metrics=["core.x>=2"]) != []
+    assert ids(metrics=MetricFilter("core.x", ">=", 2)) == ids(metrics="core.x>=2")
+    with pytest.raises(StoreError, match=r"since='yesterday' is not an ISO date or date-time; "):
+        store.query(since="yesterday")
+    with pytest.raises(StoreError, match=r"until='2024-13-01' is not an ISO date"):
+        store.count(until="2024-13-01")
+    with pytest.raises(StoreError, match=r"since=5 is not a datetime, a date or an ISO string"):
+        store.query(since=5)
 
 
 def test_normalize_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ recomputed: a corrupt entry is never returned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -276,12 +277,31 @@ class Cache:
                 size += path.stat().st_size
         return CacheInfo(self.root, entries, dirs, blobs, size, by_codec)
 
-    def clear(self) -> int:
-        """Delete everything in the cache; returns the number of entries, folders and blobs."""
+    def clear(self, keep_blobs: Iterable[str] = ()) -> int:
+        """Delete everything in the cache but the blobs named in ``keep_blobs``.
+
+        ``keep_blobs`` are sha256 hashes, e.g. those of the artifacts of stored records. Returns
+        how many entries, folders and blobs were deleted.
+        """
+        keep = set(keep_blobs)
         info = self.info()
-        for sub in ("entries", "dirs", "blobs"):
+        for sub in ("entries", "dirs") if keep else ("entries", "dirs", "blobs"):
             shutil.rmtree(self.root / sub, ignore_errors=True)
-        return info.entries + info.dirs + info.blobs
+        if not keep:
+            return info.entries + info.dirs + info.blobs
+        removed = 0
+        for path in self.root.glob("blobs/*/*"):
+            if path.name in keep:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+        for folder in self.root.glob("blobs/*"):
+            with contextlib.suppress(OSError):  # only empty folders go
+                folder.rmdir()
+        return info.entries + info.dirs + removed
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

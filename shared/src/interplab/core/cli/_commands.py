@@ -189,13 +189,27 @@ def cache_info(cache_dir: CacheOption = None) -> None:
 @cache_app.command("clear")
 def cache_clear(
     cache_dir: CacheOption = None,
+    store: StoreOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete everything in the cache (trained models are retrained on next use)."""
+    """Delete the cache but the artifacts of stored records (models are retrained on next use).
+
+    Figures and programs that records in the store reference stay: without them the report
+    would lose them, and reruns (which skip stored runs) would never make them again. Delete
+    those runs first (`interplab runs delete`) to remove their artifacts too.
+    """
     cache = open_cache(cache_dir)
+    opened = open_store(store)
+    referenced = {a.sha256 for r in opened.query() for a in r.artifacts.values()}
+    kept = sum(cache.blob_path(sha).is_file() for sha in referenced)
     if not yes:
-        _confirm(f"Delete everything under {cache.root}?")
-    console.print(f"removed {cache.clear()} cache items from {cache.root}")
+        _confirm(f"Delete everything under {cache.root} but the artifacts of {opened!r}?")
+    console.print(f"removed {cache.clear(keep_blobs=referenced)} cache items from {cache.root}")
+    if kept:
+        console.print(
+            f"kept {kept} artifacts (figures, programs) of records in {opened!r}: the report "
+            "shows them and reruns skip those runs; delete those runs first to remove them."
+        )
 
 
 def _confirm(question: str) -> None:

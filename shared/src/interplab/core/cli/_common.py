@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,7 +45,10 @@ Experiment = Annotated[
 ]
 Tag = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Records with all these tags.")]
 Since = Annotated[
-    datetime | None, typer.Option("--since", help="Created at or after (ISO date/time, UTC).")
+    str | None,
+    typer.Option(
+        "--since", help="Created at or after: an ISO date or date-time (UTC unless an offset)."
+    ),
 ]
 Where = Annotated[
     list[str] | None,
@@ -60,7 +62,7 @@ def filters(
     status: list[str] | None = None,
     experiment: list[str] | None = None,
     tag: list[str] | None = None,
-    since: datetime | None = None,
+    since: str | None = None,
     where: list[str] | None = None,
 ) -> dict[str, Any]:
     """Store filter keywords from CLI options (unset options are left out)."""

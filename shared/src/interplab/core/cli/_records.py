@@ -47,6 +47,7 @@ def runs_list(
     """List records, newest first, with their first metrics."""
     chosen = filters(package, analysis, status, experiment, tag, since, where)
     opened = open_store(store)
+    opened.check_known(**chosen)  # a misspelt --experiment would silently list nothing
     _check_where_keys(opened, where or [])
     records = opened.query(limit=limit, newest_first=True, **chosen)
     table = Table(title=f"{len(records)} of {opened.count(**chosen)} records", title_justify="left")
@@ -88,15 +89,28 @@ def _check_where_keys(store: Store, where: list[str]) -> None:
 
 @runs_app.command("show")
 def runs_show(
-    record_id: Annotated[str, typer.Argument(help="Record id or a unique prefix of it.")],
+    record_id: Annotated[
+        str, typer.Argument(help="Record id, a run id (all its records), or a unique prefix.")
+    ],
     store: StoreOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the record's JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the record's JSON (a list for a run's records).")
+    ] = False,
 ) -> None:
-    """Show one record: metrics with units, config, inputs, environment, error."""
-    record = open_store(store).get(record_id)
+    """Show a record, or each record of a run: metrics with units, config, inputs, env, error."""
+    records = open_store(store).resolve(record_id)
     if as_json:
-        typer.echo(json.dumps(json.loads(record.to_json()), indent=2))
+        data = [json.loads(r.to_json()) for r in records]
+        typer.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2))
         return
+    for i, record in enumerate(records):
+        if i:
+            console.rule()
+        _show(record)
+
+
+def _show(record: ExperimentRecord) -> None:
+    """One record as `runs show` prints it."""
     colour = {"completed": "green", "failed": "red"}.get(record.status, "yellow")
     status = escape(f"[{record.status}]")
     console.print(f"[bold]{escape(record.id)}[/]  {record.analysis}  [{colour}]{status}[/]")
@@ -125,7 +139,8 @@ def runs_show(
 @runs_app.command("compare")
 def runs_compare(
     record_ids: Annotated[
-        list[str] | None, typer.Argument(help="Record ids (or prefixes).")
+        list[str] | None,
+        typer.Argument(help="Record ids, run ids (all their records) or prefixes."),
     ] = None,
     store: StoreOption = None,
     analysis: AnalysisName = None,
@@ -137,9 +152,11 @@ def runs_compare(
     their inputs, so runs on the same model and data sit next to each other.
     """
     opened = open_store(store)
-    records = [opened.get(i) for i in record_ids or []]
+    records = [r for i in record_ids or [] for r in opened.resolve(i)]
     if analysis or experiment:
-        matching = opened.query(**filters(analysis=analysis, experiment=experiment))
+        chosen = filters(analysis=analysis, experiment=experiment)
+        opened.check_known(**chosen)
+        matching = opened.query(**chosen)
         if not matching:
             raise StoreError(_no_match(opened, analysis or [], experiment or []))
         records += matching
@@ -152,7 +169,7 @@ def runs_compare(
 
 
 def _no_match(store: Store, analysis: list[str], experiment: list[str]) -> str:
-    """Why --analysis/--experiment found nothing: what the store does hold."""
+    """Why --analysis/--experiment, each stored, found nothing together: what the store holds."""
     chosen = " ".join([*(f"--analysis {a}" for a in analysis),
                        *(f"--experiment {e}" for e in experiment)])  # fmt: skip
     known = [
@@ -263,20 +280,23 @@ def _common_prefix(keys: list[str]) -> str:
 
 @runs_app.command("delete")
 def runs_delete(
-    record_ids: Annotated[list[str] | None, typer.Argument(help="Record ids to delete.")] = None,
+    record_ids: Annotated[
+        list[str] | None, typer.Argument(help="Record ids, or run ids (all their records).")
+    ] = None,
     store: StoreOption = None,
     experiment: Experiment = None,
     status: Status = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete records by id, or every record of --experiment / --status."""
+    """Delete records by id, every record of a run by its id, or of --experiment / --status."""
     from interplab.core.cli._commands import _confirm
 
     opened = open_store(store)
     chosen = filters(experiment=experiment, status=status)
     if not record_ids and not chosen:
         raise StoreError("say what to delete: record ids, --experiment or --status.")
-    ids = [opened.get(i).id for i in record_ids or []]
+    opened.check_known(**chosen)
+    ids = list(dict.fromkeys(r.id for i in record_ids or [] for r in opened.resolve(i)))
     count = len(ids) + (opened.count(**chosen) if chosen else 0)
     if not yes:
         _confirm(f"Delete {count} record(s) from {opened!r}?")
@@ -348,12 +368,23 @@ def import_records(
         Path, typer.Argument(help="A .jsonl or .parquet file from `interplab export`.")
     ],
     store: StoreOption = None,
+    replace: Annotated[
+        bool, typer.Option(help="Overwrite stored records whose ids the file has, changed.")
+    ] = False,
 ) -> None:
-    """Add records from an export; all are validated first, so a bad file adds nothing."""
+    """Add records from an export; all are validated first, so a bad file adds nothing.
+
+    Records equal to stored ones are skipped; a record whose id is stored with other content
+    is refused (and nothing imported) unless --replace.
+    """
     if path.is_file() and path.suffix.lower() not in (*_suffixes("jsonl"), *_suffixes("parquet")):
         raise StoreError(
             f"cannot tell the format of {str(path)!r} (suffix {path.suffix!r}); `interplab "
             "import` reads .jsonl and .parquet files from `interplab export`: rename the file "
             "to the suffix of its format."
         )
-    console.print(f"imported {open_store(store).import_file(path)} records from {path}")
+    result = open_store(store).import_file(path, replace=replace)
+    console.print(
+        f"imported {result.new} new records, replaced {result.replaced}, "
+        f"{result.unchanged} already stored from {path}"
+    )

@@ -48,6 +48,8 @@ class _Section:
     record_figures: list[tuple[str, _Figure]] = field(default_factory=list)
     texts: list[tuple[str, str, str]] = field(default_factory=list)
     """(record id, artifact title, text) of small text artifacts such as MIPS programs."""
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    """(record id, artifact title) of figures and texts whose blobs the cache lacks."""
     varying: list[str] = field(default_factory=list)
     """Parameters (and ``seed``) whose values differ between the records (shown as columns)."""
 
@@ -118,7 +120,10 @@ def _sections(records: list[ExperimentRecord], cache: Cache | None) -> list[_Sec
 
 
 def _attach_artifacts(section: _Section, cache: Cache) -> None:
-    """Add the records' PNG figures and small text artifacts (read from the blob store)."""
+    """Add the records' PNG figures and small text artifacts, read from the blob store.
+
+    Those the blob store lacks are listed in ``section.missing`` (the report notes them).
+    """
     for r in section.records:
         for name, artifact in r.artifacts.items():
             title = artifact.title or name
@@ -132,6 +137,10 @@ def _attach_artifacts(section: _Section, cache: Cache) -> None:
                 data = cache.read_blob(artifact.sha256)
                 if data is not None:
                     section.texts.append((r.id, title, data.decode("utf-8", errors="replace")))
+            else:
+                continue
+            if data is None:
+                section.missing.append((r.id, title))
 
 
 @dataclass

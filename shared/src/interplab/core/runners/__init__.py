@@ -112,7 +112,9 @@ def _mark_interrupted(store: Any, tasks: list[Task]) -> None:
         return
     for record in store.query(run_id=list(by_id), status="running"):
         task = by_id[record.run_id]
-        store.add(placeholder_record(task, "interrupted", started_at=record.started_at))
+        store.add(
+            placeholder_record(task, "interrupted", started_at=record.started_at, env=record.env)
+        )
 
 
 @contextmanager

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from interplab.core.analysis import Progress, RunContext, no_progress
-from interplab.core.records import ExperimentRecord, Status
+from interplab.core.environment import capture_environment
+from interplab.core.records import Environment, ExperimentRecord, Status
 from interplab.core.specs import Task
 
 __all__ = ["Outcome", "execute_task", "placeholder_record"]
@@ -36,9 +37,17 @@ class Outcome:
 
 
 def placeholder_record(
-    task: Task, status: Status, *, error: str | None = None, started_at: datetime | None = None
+    task: Task,
+    status: Status,
+    *,
+    error: str | None = None,
+    started_at: datetime | None = None,
+    env: Environment | None = None,
 ) -> ExperimentRecord:
-    """The record that stands for a run that has no results: running, failed or interrupted."""
+    """The record that stands for a run that has no results: running, failed or interrupted.
+
+    ``env`` defaults to this process's environment with the task's seed (no device).
+    """
     now = datetime.now(UTC)
     return ExperimentRecord(
         id=task.run_id,
@@ -52,6 +61,7 @@ def placeholder_record(
         experiment=task.experiment,
         tags=task.tags,
         error=error,
+        env=env if env is not None else capture_environment(seed=task.seed),
     )
 
 
@@ -67,7 +77,6 @@ def execute_task(
     """
     from interplab.core.cache import Cache
     from interplab.core.device import describe_device, resolve_device, seed_everything
-    from interplab.core.environment import capture_environment
     from interplab.core.registry import get_analysis
     from interplab.core.store import Store
     from interplab.core.threads import cpu_threads
@@ -75,11 +84,13 @@ def execute_task(
     store = Store(store_url)
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    store.add(placeholder_record(task, "running", started_at=started))
+    env = capture_environment(seed=task.seed)  # every marker record carries it too
+    store.add(placeholder_record(task, "running", started_at=started, env=env))
     try:
         analysis_cls = get_analysis(task.analysis)
         config = analysis_cls.Config.model_validate(task.config)
         device = resolve_device(task.device)
+        env = env.model_copy(update={"device": describe_device(device)})
         seed_everything(task.seed)
         ctx = RunContext(
             run_id=task.run_id,
@@ -89,7 +100,7 @@ def execute_task(
             seed=task.seed,
             device=device,
             cache=Cache(cache_dir),
-            env=capture_environment(device=describe_device(device), seed=task.seed),
+            env=env,
             metric_specs=analysis_cls.metrics,
             experiment=task.experiment,
             tags=task.tags,
@@ -102,7 +113,7 @@ def execute_task(
         if bad:
             raise TypeError(f"{task.analysis}.run yielded {bad[:3]}; yield ctx.record(...) results")
         if not records:  # a run with nothing to report is still done
-            records = [placeholder_record(task, "completed", started_at=started)]
+            records = [placeholder_record(task, "completed", started_at=started, env=env)]
         store.replace_run(task.run_id, records)
         headline = {k: m.value for k, m in records[0].metrics.items()}
         seconds = time.perf_counter() - clock
@@ -111,11 +122,11 @@ def execute_task(
             headline=headline,
         )  # fmt: skip
     except KeyboardInterrupt:
-        store.add(placeholder_record(task, "interrupted", started_at=started))
+        store.add(placeholder_record(task, "interrupted", started_at=started, env=env))
         raise
     except Exception as error:
         message = f"{type(error).__name__}: {error}\n{_traceback_tail(error)}"
-        store.add(placeholder_record(task, "failed", error=message, started_at=started))
+        store.add(placeholder_record(task, "failed", error=message, started_at=started, env=env))
         return Outcome(
             task.run_id, task.label, task.analysis, "failed", 0, time.perf_counter() - clock,
             error=f"{type(error).__name__}: {error}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +19,14 @@ from pydantic import ValidationError
 from interplab.core.errors import StoreError
 from interplab.core.paths import write_problem
 from interplab.core.records import ExperimentRecord
+from interplab.core.store._filters import RecordFilter, describe_filters, unknown_value
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from interplab.core.store._store import Store
 
-__all__ = ["export_records", "export_suffixes", "import_records"]
+__all__ = ["ImportResult", "export_records", "export_suffixes", "import_records"]
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 """File suffix → export format; each format's usual suffix comes first."""
@@ -45,7 +50,12 @@ def _format_of(path: Path, format: str | None) -> str:
 def export_records(
     store: Store, path: str | Path, *, format: str | None = None, **filters: Any
 ) -> int:
-    """Write the matching records to ``path`` atomically; returns how many were written."""
+    """Write the matching records to ``path`` atomically; returns how many were written.
+
+    Filters that match no record raise :class:`StoreError` (naming an unknown experiment,
+    analysis or package) and leave ``path`` as it was; without filters an empty store exports
+    an empty file.
+    """
     target = Path(path)
     kind = _format_of(target, format)
     implied = _FORMATS.get(target.suffix.lower())
@@ -55,6 +65,13 @@ def export_records(
             f"name it *{export_suffixes(kind)[0]} so that import reads it back."
         )
     records = store.query(**filters)
+    if not records and RecordFilter(**filters).clauses():
+        why = unknown_value(store.distinct, filters) or (
+            f"no records match {describe_filters(filters)}; `interplab runs list` with the same "
+            "filters shows what they select."
+        )
+        kept = f" and {str(target)!r} was left as it was" if target.exists() else ""
+        raise StoreError(f"{why} Nothing was exported{kept}.")
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,9 +119,35 @@ def _write_parquet(records: list[ExperimentRecord], path: Path) -> None:
     pq.write_table(pa.table(columns, schema=schema), path)
 
 
-def import_records(store: Store, path: str | Path) -> int:
-    """Validate every record in ``path``, then add them all in one transaction."""
+@dataclass(frozen=True)
+class ImportResult:
+    """What :meth:`Store.import_file` did with the records of a file."""
+
+    new: int = 0
+    """Records whose ids the store did not hold: added."""
+    replaced: int = 0
+    """Records whose ids the store held with other content: overwritten (``replace=True``)."""
+    unchanged: int = 0
+    """Records equal to the stored ones: left alone."""
+
+    @property
+    def total(self) -> int:
+        """How many records the file holds."""
+        return self.new + self.replaced + self.unchanged
+
+
+def import_records(store: Store, path: str | Path, *, replace: bool = False) -> ImportResult:
+    """Validate every record in ``path``, then add the new (and changed) ones in one transaction.
+
+    A record whose id is stored with other content is refused, and nothing is imported, unless
+    ``replace``; records equal to the stored ones are left alone.
+    """
     source = Path(path)
+    if source.is_dir():
+        raise StoreError(
+            f"import path {str(source)!r} is a folder, not an export file; name a .jsonl or "
+            ".parquet file written by `interplab export`."
+        )
     if not source.is_file():
         raise StoreError(f"import file {str(source)!r} does not exist.")
     kind = _format_of(source, None)
@@ -120,7 +163,29 @@ def import_records(store: Store, path: str | Path) -> int:
             ) from None
         except StoreError as error:
             raise StoreError(f"{source}:{where}: {error} Nothing was imported.") from None
-    return store.add_many(records)
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        dupes = sorted(i for i, n in Counter(ids).items() if n > 1)[:5]
+        raise StoreError(
+            f"{source} holds several records with the ids {dupes}, so nothing was imported; "
+            "each record id must appear once."
+        )
+
+    def write(conn: Connection) -> ImportResult:
+        stored = store._stored_json(conn, ids)
+        changed = [r for r in records if r.id in stored and stored[r.id] != r.model_dump_json()]
+        if changed and not replace:
+            listed = ", ".join(r.id for r in changed[:5]) + (", …" if len(changed) > 5 else "")
+            raise StoreError(
+                f"{source}: {len(changed)} record(s) have ids the store holds with other content "
+                f"({listed}), so nothing was imported. To overwrite the stored records with the "
+                "file's versions, pass replace=True (`interplab import --replace`)."
+            )
+        new = [r for r in records if r.id not in stored]
+        store._write(conn, [*new, *changed])
+        return ImportResult(len(new), len(changed), len(records) - len(new) - len(changed))
+
+    return store._transact(write)
 
 
 def _read_jsonl(path: Path) -> list[tuple[str, str]]:

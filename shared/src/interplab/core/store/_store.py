@@ -15,7 +15,7 @@ from interplab.core.errors import StoreError
 from interplab.core.paths import default_store_url
 from interplab.core.records import SCHEMA_VERSION, ExperimentRecord
 from interplab.core.store._engine import WRITE, create_store_engine, normalize_url, redact_url
-from interplab.core.store._filters import RecordFilter
+from interplab.core.store._filters import RecordFilter, unknown_value
 from interplab.core.store._rows import insert_rows, record_rows
 from interplab.core.store._tables import metadata, metrics, params, runs, tags
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import pandas as pd
+
+    from interplab.core.store._files import ImportResult
 
 __all__ = ["Store"]
 
@@ -80,14 +82,7 @@ class Store:
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
             raise StoreError(f"records to add share ids {dupes}; each record id must be unique.")
-        rows = record_rows(batch)
-
-        def write(conn: Connection) -> None:
-            self._delete_ids(conn, ids)
-            for table in (runs, metrics, params, tags):
-                insert_rows(conn, table, rows[table.name])
-
-        self._transact(write)
+        self._transact(lambda conn: self._write(conn, batch))
         return len(batch)
 
     def replace_run(self, run_id: str, records: Sequence[ExperimentRecord]) -> None:
@@ -155,18 +150,46 @@ class Store:
                     .limit(6)
                 ).all()
                 if len(rows) > 1:
-                    listed = ", ".join(r.id for r in rows[:5])
-                    raise StoreError(
-                        f"record id prefix {record_id!r} is ambiguous: it matches {listed}"
-                        f"{', …' if len(rows) > 5 else ''}; give more characters."
-                    )
+                    raise _ambiguous(record_id, [r.id for r in rows])
                 if rows:
                     return _parse(rows[0].record_json, rows[0].schema_version)
-                raise StoreError(
-                    f"no record with id {record_id!r} in {self!r}; "
-                    "`interplab runs list` shows the ids."
-                )
+                raise self._missing(record_id)
         return _parse(row.record_json, row.schema_version)
+
+    def resolve(self, ref: str) -> list[ExperimentRecord]:
+        """The records a CLI argument names, oldest first.
+
+        That is the record with id ``ref`` or with that unique id prefix, or every record of the
+        run whose ``run_id`` is ``ref`` or starts with it (when that run is the only one
+        matching). A run's records have ids ``<run_id>-…``; its marker record (failed,
+        interrupted) has the run id itself. Several runs matching is a :class:`StoreError`.
+        """
+        with self.engine.connect() as conn:
+            own_run = conn.scalar(select(runs.c.run_id).where(runs.c.id == ref))
+            if own_run is not None and own_run != ref:
+                return [self.get(ref)]  # the exact id of a record
+            is_run = own_run is not None or conn.scalar(
+                select(runs.c.id).where(runs.c.run_id == ref).limit(1)
+            )
+            if not is_run:
+                # substr, not LIKE (see get); a prefix of a record id or of a run id
+                matching = (func.substr(runs.c.id, 1, len(ref)) == ref) | (
+                    func.substr(runs.c.run_id, 1, len(ref)) == ref
+                )
+                run_ids = list(conn.scalars(
+                    select(runs.c.run_id).where(matching).distinct().limit(2)
+                ))  # fmt: skip
+                ids = list(conn.scalars(
+                    select(runs.c.id).where(matching).order_by(runs.c.id).limit(6)
+                ))  # fmt: skip
+                if not ids:
+                    raise self._missing(ref)
+                if len(run_ids) > 1 or not (len(ids) == 1 or run_ids[0].startswith(ref)):
+                    raise _ambiguous(ref, ids)
+                if len(ids) == 1:
+                    return [self.get(ids[0])]
+                ref = run_ids[0]
+        return self.query(run_id=ref)
 
     def query(
         self, *, limit: int | None = None, newest_first: bool = False, **filters: Any
@@ -209,6 +232,16 @@ class Store:
         with self.engine.connect() as conn:
             return sorted(v for v in conn.scalars(select(column).distinct()) if v is not None)
 
+    def check_known(self, **filters: Any) -> None:
+        """Refuse an ``experiment``, ``analysis`` or ``package`` value no stored record has.
+
+        Such a filter would silently match nothing; the :class:`StoreError` names the value, a
+        close match and the known values.
+        """
+        problem = unknown_value(self.distinct, filters)
+        if problem:
+            raise StoreError(problem)
+
     def completed_run_ids(self, run_ids: Iterable[str]) -> set[str]:
         """Those of ``run_ids`` that have completed records (and no running/failed one)."""
         wanted = list(dict.fromkeys(run_ids))
@@ -248,11 +281,16 @@ class Store:
 
         return export_records(self, path, format=format, **filters)
 
-    def import_file(self, path: str | Path) -> int:
-        """Read records from a ``.jsonl`` or ``.parquet`` export; all validate or none is added."""
+    def import_file(self, path: str | Path, *, replace: bool = False) -> ImportResult:
+        """Add the records of a ``.jsonl`` or ``.parquet`` export; all validate or none is added.
+
+        Records equal to stored ones are left alone (counted as ``unchanged``). A record whose
+        id is stored with other content is refused, and then nothing is imported, unless
+        ``replace`` is true: then the file's version overwrites the stored one.
+        """
         from interplab.core.store._files import import_records
 
-        return import_records(self, path)
+        return import_records(self, path, replace=replace)
 
     # ------------------------------------------------------------------ internals
 
@@ -267,6 +305,30 @@ class Store:
                     raise StoreError(f"writing to {self!r} failed: {error.orig}") from error
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def _write(self, conn: Connection, batch: Sequence[ExperimentRecord]) -> None:
+        """Insert ``batch`` (unique ids), replacing the stored records with those ids."""
+        rows = record_rows(batch)
+        self._delete_ids(conn, [r.id for r in batch])
+        for table in (runs, metrics, params, tags):
+            insert_rows(conn, table, rows[table.name])
+
+    def _stored_json(self, conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+        """Stored records' JSON by id, as this code writes it (so equal content is equal)."""
+        out = {}
+        for chunk in _chunks(ids):
+            stmt = select(runs.c.id, runs.c.record_json, runs.c.schema_version)
+            for row in conn.execute(stmt.where(runs.c.id.in_(chunk))):
+                try:
+                    out[row.id] = _parse(row.record_json, row.schema_version).model_dump_json()
+                except StoreError:  # no longer validates: differs from any valid record
+                    out[row.id] = row.record_json
+        return out
+
+    def _missing(self, record_id: str) -> StoreError:
+        return StoreError(
+            f"no record with id {record_id!r} in {self!r}; `interplab runs list` shows the ids."
+        )
 
     def _delete_ids(self, conn: Connection, ids: Sequence[str]) -> int:
         removed = 0
@@ -289,6 +351,14 @@ class Store:
                 else "Check the URL, that the server is running and that the database exists."
             )
             raise StoreError(f"cannot open store {self!r}: {error.orig}. {fix}") from None
+
+
+def _ambiguous(prefix: str, ids: Sequence[str]) -> StoreError:
+    """The error for a prefix that matches ``ids`` (up to 6 of them: 6 means "more")."""
+    listed = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+    return StoreError(
+        f"record id prefix {prefix!r} is ambiguous: it matches {listed}; give more characters."
+    )
 
 
 def _is_transient(error: Exception) -> bool:
