@@ -4,6 +4,7 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from robustness_helpers import boot
@@ -461,6 +462,15 @@ def test_bad_indices_and_arguments_are_clear_errors(models: dict) -> None:
         Delete((1, 1))
     with pytest.raises(ConfigError, match=r"times=1 must be an int >= 2"):
         Repeat(0, 1)
+    with pytest.raises(ConfigError, match=r"Delete layer=1\.0 must be an int block index"):
+        Delete(1.0)  # type: ignore[arg-type]
+    order = np.argsort([3, 2, 1, 0])  # numpy integers, e.g. from argsort, are block indices
+    assert Permute(order).order == (3, 2, 1, 0) and type(Permute(order).order[0]) is int
+    assert Swap(np.int64(1), np.int64(2)) == Swap(1, 2) and type(Swap(np.int64(1), 2).a) is int
+    assert Delete(np.int64(2)) == Delete(2) and Repeat(np.int32(1)).layer == 1
+    before = list(bridge.blocks)
+    with intervene(bridge, Permute(order)):
+        assert list(bridge.blocks) == before[::-1]
     with (
         pytest.raises(ConfigError, match=r"not a permutation of the 4 blocks.*missing \[3\]"),
         intervene(bridge, Permute((0, 1, 2, 2))),

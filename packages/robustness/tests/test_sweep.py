@@ -128,6 +128,8 @@ def test_bad_sweep_arguments_are_clear_errors(tiny_gpt2_dir: Path) -> None:
     tokens = tokens_for(bridge, n_docs=2, budget=60)
     with pytest.raises(ConfigError, match=r"kinds=\['drop'\]: choose one or more of"):
         layer_sweep(bridge, tokens, ("drop",))
+    with pytest.raises(ConfigError, match=r"kinds='delete' is one string; pass a tuple"):
+        layer_sweep(bridge, tokens, "delete")
     with pytest.raises(ConfigError, match=r"layers=\[1, 7\] includes \[7\].*use 0\.\.3"):
         layer_sweep(bridge, tokens, layers=[1, 7])
     with pytest.raises(ConfigError, match=r"n_bootstrap=0"):

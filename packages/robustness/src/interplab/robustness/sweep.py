@@ -132,6 +132,8 @@ def sweep_items(
         swap_mode: ``Swap`` mode of the swaps.
         layers: only items whose first layer is in ``layers`` (all if None).
     """
+    if isinstance(kinds, str):
+        raise ConfigError(f"kinds={kinds!r} is one string; pass a tuple, e.g. ({kinds!r},).")
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise ConfigError(f"kinds={list(kinds)!r}: choose one or more of {list(KINDS)}.")

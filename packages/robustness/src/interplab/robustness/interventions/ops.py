@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -60,8 +61,10 @@ PART_NAMES = {
 
 
 def _check_layer(layer: object, what: str) -> int:
-    if isinstance(layer, bool) or not isinstance(layer, int):
+    """``layer`` as a Python int (numpy integers from argsort & co. are accepted)."""
+    if isinstance(layer, bool | np.bool_) or not isinstance(layer, int | np.integer):
         raise ConfigError(f"{what}={layer!r} must be an int block index.")
+    layer = int(layer)
     if layer < 0:
         raise ConfigError(
             f"{what}={layer} is negative; negative indices are not accepted, count from 0."
@@ -166,8 +169,8 @@ class Swap(Intervention):
     mode: Literal["module", "weights"] = "module"
 
     def __post_init__(self) -> None:
-        _check_layer(self.a, "Swap a")
-        _check_layer(self.b, "Swap b")
+        object.__setattr__(self, "a", _check_layer(self.a, "Swap a"))
+        object.__setattr__(self, "b", _check_layer(self.b, "Swap b"))
         if self.a == self.b:
             raise ConfigError(
                 f"Swap({self.a}, {self.b}) swaps layer {self.a} with itself, which changes "
@@ -282,7 +285,7 @@ class Repeat(_Reorder):
     times: int = 2
 
     def __post_init__(self) -> None:
-        _check_layer(self.layer, "Repeat layer")
+        object.__setattr__(self, "layer", _check_layer(self.layer, "Repeat layer"))
         if isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 2:
             raise ConfigError(
                 f"Repeat times={self.times!r} must be an int >= 2 (the total number of runs; "
@@ -342,7 +345,7 @@ class Ablate(Intervention):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_layer(self.layer, "Ablate layer")
+        object.__setattr__(self, "layer", _check_layer(self.layer, "Ablate layer"))
         if self.method not in ("zero", "mean", "resample"):
             raise ConfigError(
                 f"Ablate method={self.method!r} must be 'zero', 'mean' or 'resample'."
