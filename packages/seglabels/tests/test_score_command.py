@@ -120,6 +120,7 @@ def test_score_command_names_each_bad_input(tmp_path: Path) -> None:
         result = _score(*args, "--out", str(tmp_path / "out"))
         assert result.exit_code == 2, (message, result.output)
         assert re.search(message, " ".join(result.stderr.split())), (message, result.stderr)
+    assert not (tmp_path / "out").exists()  # a failed call leaves no empty output folder
     result = _score("--labels", str(good), "--pred-probs", p, "--out", p)  # --out is a file
     assert result.exit_code == 2, result.output
     assert re.search(r"cannot write the ranking and gallery into '.*probs.npy' \('.*probs.npy' is "

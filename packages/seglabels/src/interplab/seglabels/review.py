@@ -8,7 +8,7 @@ import glob
 import html
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -16,6 +16,13 @@ from interplab.core.errors import ConfigError, MissingFileError, ShapeError
 from interplab.core.paths import folder_problem
 
 __all__ = ["ranking_csv", "ranking_rows", "score_dataset"]
+
+
+def _unwritable(folder: Path, error: OSError) -> NoReturn:
+    raise ConfigError(
+        f"cannot write the ranking and gallery into {str(folder)!r} "
+        f"({folder_problem(folder, error)}); pass --out a new or existing folder."
+    ) from None
 
 
 def _load_labels(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -180,13 +187,8 @@ def score_dataset(
     if top < 0:
         raise ConfigError(f"top={top} must be ≥ 0 (the number of images in the gallery).")
     folder = Path(out)
-    try:  # before any work: a bad --out fails fast
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(
-            f"cannot write the ranking and gallery into {str(folder)!r} "
-            f"({folder_problem(folder, error)}); pass --out a new or existing folder."
-        ) from None
+    if folder.exists() and not folder.is_dir():  # before any work (the folder is made after)
+        _unwritable(folder, FileExistsError(f"{folder} is a file"))
     label_array, names = _load_labels(Path(labels))
     probs = load_pred_probs(Path(pred_probs))
     if len(label_array) != len(probs):
@@ -196,6 +198,7 @@ def score_dataset(
             f"{names[0]!r} … {names[-1]!r}) is scored with the i-th row of pred_probs, so give "
             "both one entry per image."
         )
+    pictures = _load_images(images, names, label_array.shape[1:])
     scores = image_scores(
         label_array, probs, method=method, ignore_index=ignore_index, progress=True
     )
@@ -203,9 +206,12 @@ def score_dataset(
     flagged = issues.reshape(len(issues), -1).sum(axis=1)
     order = np.argsort(scores, kind="mergesort")
     rows = ranking_rows(scores, flagged, names)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        _unwritable(folder, error)
     ranking = folder / "ranking.csv"
     ranking.write_text(ranking_csv(rows), encoding="utf-8", newline="")
-    pictures = _load_images(images, names, label_array.shape[1:])
     cards = []
     for rank, i in enumerate(order[:top], 1):
         image = None if pictures is None else pictures[i]
