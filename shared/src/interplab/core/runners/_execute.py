@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from interplab.core.analysis import Progress, RunContext, no_progress
-from interplab.core.environment import capture_environment
 from interplab.core.records import Environment, ExperimentRecord, Status
 from interplab.core.specs import Task
 
@@ -42,11 +41,11 @@ def placeholder_record(
     *,
     error: str | None = None,
     started_at: datetime | None = None,
-    env: Environment | None = None,
+    env: Environment,
 ) -> ExperimentRecord:
     """The record that stands for a run that has no results: running, failed or interrupted.
 
-    ``env`` defaults to this process's environment with the task's seed (no device).
+    ``env`` is the run's environment (captured once per run by :func:`execute_task`).
     """
     now = datetime.now(UTC)
     return ExperimentRecord(
@@ -61,7 +60,7 @@ def placeholder_record(
         experiment=task.experiment,
         tags=task.tags,
         error=error,
-        env=env if env is not None else capture_environment(seed=task.seed),
+        env=env,
     )
 
 
@@ -77,6 +76,7 @@ def execute_task(
     """
     from interplab.core.cache import Cache
     from interplab.core.device import describe_device, resolve_device, seed_everything
+    from interplab.core.environment import capture_environment
     from interplab.core.registry import get_analysis
     from interplab.core.store import Store
     from interplab.core.threads import cpu_threads
