@@ -141,6 +141,21 @@ def test_chunked_and_unchunked_give_the_same_values(monkeypatch: pytest.MonkeyPa
         torch.testing.assert_close(chunked[key], whole[key], equal_nan=True, rtol=0, atol=1e-12)
 
 
+def test_uneven_chunks_reuse_their_buffers_without_leaking_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks of 4 rows over 18 real positions: the last chunk fills only part of the reused
+    buffers, and every row still matches the textbook formulas."""
+    lo, li, ids, mask = random_case(6, b=3, t=12, v=41)
+    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 4 * 41)
+    assert int(mask[:, 1:].sum()) % 4 != 0
+    got = token_metrics(lo.float(), li.float(), ids[:, 1:], mask[:, 1:])
+    want = reference(lo.float().double().numpy(), li.float().double().numpy(), ids[:, 1:].numpy())
+    real = mask[:, 1:].numpy()
+    for key in ("kl", "loss_int", "entropy_int", "top1_int"):
+        np.testing.assert_allclose(got[key].numpy()[real], want[key][real], rtol=1e-9, atol=1e-12)
+
+
 def test_token_frame_rows_sit_on_the_prediction_grid() -> None:
     lo, li, ids, mask = random_case(5)
     batch = TokenBatch(ids, mask, ("a", "b", "c"))
