@@ -78,6 +78,20 @@ config = {{folder = "{tmp_path / "data"}", pred_probs = "{tmp_path / "probs.npy"
     assert rows[0]["image"].startswith("00004") and int(rows[0]["flagged_pixels"]) > 0
     assert record.metrics["seglabels.n_images"].value == 6
 
+    # a rerun skips the stored run while the inputs are unchanged ...
+    again = run_spec(spec, store_url=url, cache_dir=tmp_path / "cache", show_progress=False)
+    assert again.outcomes[0].status == "skipped"
+    # ... and scores again once pred_probs is rewritten with another model's probabilities
+    flipped = probs.copy()
+    flipped[0] = flipped[0, ::-1]  # image 0 now disagrees with its mask everywhere
+    np.save(tmp_path / "probs.npy", flipped)
+    changed = run_spec(spec, store_url=url, cache_dir=tmp_path / "cache", show_progress=False)
+    assert changed.outcomes[0].status == "completed", changed.outcomes[0].error
+    assert changed.outcomes[0].run_id != summary.outcomes[0].run_id
+    newest = Store(url).query(run_id=changed.outcomes[0].run_id)[0]
+    assert newest.inputs["pred_probs"] != record.inputs["pred_probs"]
+    assert newest.metrics["seglabels.min_score"].value < record.metrics["seglabels.min_score"].value
+
 
 @pytest.mark.parametrize("bad", ["n_images = 2", 'architectures = ["unet"]', "n_folds = 1"])
 def test_bad_benchmark_config_is_a_spec_error(bad: str) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from interplab.core.errors import InterplabError, SpecError
+from interplab.core.errors import ConfigError, InterplabError, SpecError
 from interplab.core.hashing import digest_json
 
 __all__ = ["ExperimentSpec", "RunSpec", "Task", "load_spec", "parse_spec", "plan_tasks"]
@@ -125,38 +125,64 @@ def _describe(origin: str, error: ValidationError, data: dict[str, Any]) -> str:
     lines = []
     for item in error.errors():
         loc = list(item["loc"])
-        where = "top level"
+        where, model = "top level", ExperimentSpec
         if len(loc) >= 2 and loc[0] == "runs" and isinstance(loc[1], int):
             index = loc[1]
             runs = data.get("runs")
             run = runs[index] if isinstance(runs, list) and index < len(runs) else {}
             analysis = run.get("analysis") if isinstance(run, dict) else None
             where = f"run {index + 1}" + (f" ({analysis!r})" if analysis else "")
-            loc = loc[2:]
+            model, loc = RunSpec, loc[2:]
+        if item["type"] == "extra_forbidden" and len(loc) == 1:
+            lines.append(f"{where}, key {loc[0]!r}: {_unknown_key(str(loc[0]), model)}")
+            continue
         field = ".".join(str(p) for p in loc) or "(table)"
         lines.append(f"{where}, field {field!r}: {_message(item)}")
     return f"{origin}: " + "; ".join(lines)
 
 
+def _unknown_key(key: str, model: type[BaseModel]) -> str:
+    """A key a spec table does not take: the closest allowed one, and all of them."""
+    allowed = list(model.model_fields)
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? Allowed" if close else "allowed"
+    return f"unknown; {hint}: {', '.join(allowed)}"
+
+
 def _message(item: Any) -> str:
     kind, msg = item["type"], item["msg"]
     if kind == "extra_forbidden":
-        return "unknown key; check its spelling (allowed keys are the model's fields)"
+        return "unknown key; check its spelling"
     if kind == "missing":
         return "required but missing"
+    if kind == "value_error" and "error" in item.get("ctx", {}):
+        msg = str(item["ctx"]["error"])  # our own validator's words, without "Value error, "
     value = item.get("input")
-    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
-    return f"{msg} (got {shown})"
+    if isinstance(value, dict | list):  # too long to repeat; the field names it
+        return msg
+    return f"{msg} (got {value!r})"
 
 
 def plan_tasks(spec: ExperimentSpec, *, origin: str = "<spec>") -> list[Task]:
     """Expand sweeps and validate every run's config against its analysis's ``Config``."""
+    from interplab.core.fingerprints import input_fingerprints
     from interplab.core.registry import get_analysis
 
     tasks: list[Task] = []
     seen: dict[str, str] = {}
+    named: dict[str, str] = {}  # explicit run name -> the run that has it
+    _check_device(spec.device, f"{origin}: top level")
     for index, run in enumerate(spec.runs, 1):
         where = f"{origin}: run {index} ({run.analysis!r})"
+        if run.device is not None:
+            _check_device(run.device, where)
+        if run.name is not None:
+            if run.name in named:
+                raise SpecError(
+                    f"{where}, field 'name': {run.name!r} is also the name of {named[run.name]}; "
+                    "give the runs distinct names (a name labels its run's rows in tables)."
+                )
+            named[run.name] = f"run {index} ({run.analysis!r})"
         try:
             analysis = get_analysis(run.analysis)
         except InterplabError as error:
@@ -191,9 +217,15 @@ def plan_tasks(spec: ExperimentSpec, *, origin: str = "<spec>") -> list[Task]:
                 )  # fmt: skip
                 raise SpecError(f"{where}{_point_label(point)}: {details}") from None
             params = config.model_dump(mode="json")
-            run_id = digest_json(
-                {"experiment": spec.name, "analysis": run.analysis, "config": params, "seed": seed}
-            )[:16]
+            identity = {"experiment": spec.name, "analysis": run.analysis, "config": params,
+                        "seed": seed}  # fmt: skip
+            try:
+                inputs = input_fingerprints(config)
+            except InterplabError as error:
+                raise SpecError(f"{where}{_point_label(point)}, config {error}") from None
+            if inputs:  # changed input files give a new run id (interplab.core.fingerprints)
+                identity["inputs"] = inputs
+            run_id = digest_json(identity)[:16]
             if run_id in seen:
                 raise SpecError(
                     f"{where}{_point_label(point)} repeats {seen[run_id]} exactly (same analysis, "
@@ -215,6 +247,16 @@ def plan_tasks(spec: ExperimentSpec, *, origin: str = "<spec>") -> list[Task]:
                 )
             )
     return tasks
+
+
+def _check_device(device: str, where: str) -> None:
+    """The device string's syntax only: whether the hardware is there is known when it runs."""
+    from interplab.core.device import check_device_name  # no torch: planning stays fast
+
+    try:
+        check_device_name(device)
+    except ConfigError as error:
+        raise SpecError(f"{where}, field 'device': {error}") from None
 
 
 def _unknown_field(item: Any, analysis: str, fields: Mapping[str, Any]) -> str:
