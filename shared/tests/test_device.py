@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from interplab.core.device import (
+    check_device_name,
     describe_device,
     deterministic_mode,
     resolve_device,
@@ -58,10 +59,30 @@ def test_mps_without_mps_raises() -> None:
         resolve_device("mps")
 
 
-@pytest.mark.parametrize("name", ["tpu", "gpu", "xla:0"])
+@pytest.mark.parametrize(
+    "name",
+    ["tpu", "gpu", "xla:0", "", "auto:0", "cuda:", "cuda:x", "cuda:-1", "cpu:foo", "cuda:1:2"],
+)
 def test_unknown_device_raises(name: str) -> None:
-    with pytest.raises(ConfigError, match=rf"device={name!r} is not known"):
+    with pytest.raises(ConfigError, match=rf"device={name!r} is not known; use 'auto', 'cpu', "):
         resolve_device(name)
+    with pytest.raises(ConfigError, match=rf"device={name!r} is not known; use 'auto', 'cpu', "):
+        check_device_name(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "parsed"),
+    [
+        ("auto", ("auto", None)),
+        ("cpu", ("cpu", None)),
+        ("cpu:0", ("cpu", 0)),
+        ("cuda", ("cuda", None)),
+        (" CUDA:3 ", ("cuda", 3)),
+        ("mps", ("mps", None)),
+    ],
+)
+def test_check_device_name_needs_no_hardware(name: str, parsed: tuple[str, int | None]) -> None:
+    assert check_device_name(name) == parsed
 
 
 def test_describe_cpu() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,9 @@ def test_parse_spec_names_its_origin() -> None:
 HEAD = 'name = "exp"\n'
 RUN = '[[runs]]\nanalysis = "core.selftest"\n'
 R1 = r"run 1 \('core\.selftest'\)"
+TOP_KEYS = "name, description, store, seed, device, tags, runs"
+RUN_KEYS = "analysis, name, config, sweep, seed, device, tags"
+DEVICE_FORMS = r"use 'auto', 'cpu', 'cuda', 'cuda:N' \(N = 0, 1, \.\.\.\) or 'mps'\.$"
 
 BAD_SPECS = [
     pytest.param(
@@ -149,7 +154,7 @@ BAD_SPECS = [
     pytest.param(HEAD, r": top level, field 'runs': required but missing", id="missing-runs"),
     pytest.param(
         HEAD + "runs = []\n",
-        r": top level, field 'runs': List should have at least 1 item",
+        r": top level, field 'runs': List should have at least 1 item after validation, not 0$",
         id="empty-runs",
     ),
     pytest.param(
@@ -159,14 +164,35 @@ BAD_SPECS = [
     ),
     pytest.param(
         HEAD + 'stor = "sqlite:///x.db"\n' + RUN,
-        r": top level, field 'stor': unknown key; check its spelling",
+        rf": top level, key 'stor': unknown; did you mean 'store'\? Allowed: {TOP_KEYS}$",
         id="unknown-top-level-key",
     ),
     pytest.param(
+        HEAD + "sed = 3\n" + RUN,
+        rf": top level, key 'sed': unknown; did you mean 'seed'\? Allowed: {TOP_KEYS}$",
+        id="top-level-key-typo",
+    ),
+    pytest.param(
+        HEAD + "colour = 3\n" + RUN,
+        rf": top level, key 'colour': unknown; allowed: {TOP_KEYS}$",
+        id="top-level-key-unlike-any",
+    ),
+    pytest.param(
+        HEAD + '[[run]]\nanalysis = "core.selftest"\n',
+        rf": top level, key 'run': unknown; did you mean 'runs'\? Allowed: {TOP_KEYS}; "
+        r"top level, field 'runs': required but missing$",
+        id="run-instead-of-runs",
+    ),
+    pytest.param(
         HEAD + '[[runs]]\nanalyis = "core.selftest"\n',
-        r": run 1, field 'analysis': required but missing; "
-        r"run 1, field 'analyis': unknown key; check its spelling",
+        rf": run 1, key 'analyis': unknown; did you mean 'analysis'\? Allowed: {RUN_KEYS}; "
+        r"run 1, field 'analysis': required but missing$",
         id="unknown-run-key",
+    ),
+    pytest.param(
+        HEAD + RUN + "[runs.confg]\nn_samples = 3\n",
+        rf": {R1}, key 'confg': unknown; did you mean 'config'\? Allowed: {RUN_KEYS}$",
+        id="run-key-typo",
     ),
     pytest.param(
         HEAD + RUN + 'seed = "abc"\n',
@@ -226,7 +252,8 @@ BAD_SPECS = [
     ),
     pytest.param(
         HEAD + RUN + "[runs.sweep]\nn_samples = []\n",
-        rf": {R1}, field 'sweep': .*sweep field 'n_samples' has an empty list",
+        rf": {R1}, field 'sweep': sweep field 'n_samples' has an empty list; "
+        r"give at least one value$",  # no "Value error, " nor "(got dict)"
         id="sweep-empty-list",
     ),
     pytest.param(
@@ -272,6 +299,44 @@ BAD_SPECS = [
         id="sweep-seed-negative",
     ),
     pytest.param(
+        HEAD
+        + RUN
+        + 'name = "a"\n'
+        + RUN
+        + 'name = "b"\nseed = 1\n'
+        + RUN
+        + 'name = "a"\nseed = 5\n',
+        r": run 3 \('core\.selftest'\), field 'name': 'a' is also the name of run 1 "
+        r"\('core\.selftest'\); give the runs distinct names \(a name labels its run's rows in "
+        r"tables\)\.$",
+        id="duplicate-run-name",
+    ),
+    pytest.param(
+        HEAD
+        + RUN
+        + 'name = "a"\n[runs.sweep]\nseed = [0, 1]\n'
+        + RUN
+        + 'name = "a"\n[runs.sweep]\nseed = [2, 3]\n',
+        r": run 2 \('core\.selftest'\), field 'name': 'a' is also the name of run 1 ",
+        id="duplicate-run-name-with-sweeps",
+    ),
+    pytest.param(
+        HEAD + 'device = "gpu"\n' + RUN,
+        rf": top level, field 'device': device='gpu' is not known; {DEVICE_FORMS}",
+        id="device-typo-top-level",
+    ),
+    pytest.param(
+        HEAD + RUN + RUN + 'device = "gpu"\nseed = 1\n',
+        rf": run 2 \('core\.selftest'\), field 'device': device='gpu' is not known; "
+        rf"{DEVICE_FORMS}",
+        id="device-typo-in-run",
+    ),
+    pytest.param(
+        HEAD + RUN + 'device = "cuda:one"\n',
+        rf": {R1}, field 'device': device='cuda:one' is not known; {DEVICE_FORMS}",
+        id="device-bad-index",
+    ),
+    pytest.param(
         HEAD + "runs = [1]\n",
         r": run 1, field '\(table\)': Input should be a valid dictionary",
         id="run-not-a-table",
@@ -286,6 +351,50 @@ def test_bad_spec_is_reported_with_file_run_and_field(
     path = _write(tmp_path, text, "my-experiment.toml")
     with pytest.raises(SpecError, match="^" + re.escape(str(path)) + message):
         _plan(path)
+
+
+def test_unnamed_runs_and_sweep_points_may_share_a_label(tmp_path: Path) -> None:
+    text = HEAD + RUN + RUN + "seed = 1\n" + RUN + 'name = "pi"\n[runs.sweep]\nseed = [2, 3]\n'
+    labels = [t.label for t in _plan(_write(tmp_path, text))]
+    assert labels == ["core.selftest", "core.selftest", "pi[seed=2]", "pi[seed=3]"]
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:7", "mps", " CUDA:1 "])
+def test_device_syntax_is_checked_but_not_availability(tmp_path: Path, device: str) -> None:
+    text = f'name = "e"\ndevice = "{device}"\n{RUN}{RUN}device = "{device}"\nseed = 1\n'
+    assert [t.device for t in _plan(_write(tmp_path, text))] == [device, device]
+
+
+def test_planning_imports_no_torch(tmp_path: Path) -> None:
+    path = _write(tmp_path, f'name = "e"\ndevice = "cuda:3"\n{RUN}device = "mps"\n')
+    code = (
+        "import sys\n"
+        "from interplab.core.specs import load_spec, plan_tasks\n"
+        f"plan_tasks(load_spec({str(path)!r}))\n"
+        "assert 'torch' not in sys.modules, 'planning imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+def test_cli_run_with_a_device_typo_exits_2_and_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from interplab.core.cli import app
+
+    monkeypatch.setenv("INTERPLAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("INTERPLAB_STORE", raising=False)
+    monkeypatch.delenv("INTERPLAB_CACHE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "store.db"
+    path = _write(tmp_path, f'name = "e"\nstore = "sqlite:///{store}"\n{RUN}device = "gpu"\n')
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--no-report"])
+    assert result.exit_code == 2, result.stdout + result.stderr
+    flat = " ".join(result.stderr.split())
+    assert "run 1 ('core.selftest'), field 'device': device='gpu' is not known" in flat
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not store.exists()
 
 
 def test_missing_spec_file(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DeviceName",
+    "check_device_name",
     "describe_device",
     "deterministic_mode",
     "resolve_device",
@@ -41,6 +42,25 @@ _DTYPES = {
 }
 
 
+_DEVICE_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' (N = 0, 1, ...) or 'mps'"
+
+
+def check_device_name(device: str) -> tuple[str, int | None]:
+    """Check a device string's syntax, without torch and whatever hardware is present.
+
+    Returns ``(kind, index)``, e.g. ``("cuda", 1)`` for ``"cuda:1"`` and ``("auto", None)``;
+    case and surrounding spaces are ignored, as :func:`resolve_device` (which parses with this)
+    does. Raises :class:`ConfigError` naming the accepted forms for anything else.
+    """
+    name = device.strip().lower() if isinstance(device, str) else ""
+    kind, colon, index = name.partition(":")
+    if kind in ("auto", "cpu", "cuda", "mps") and not colon:
+        return kind, None
+    if kind in ("cpu", "cuda", "mps") and index.isascii() and index.isdigit():
+        return kind, int(index)
+    raise ConfigError(f"device={device!r} is not known; use {_DEVICE_FORMS}.")
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"`` into a usable device.
 
@@ -51,14 +71,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
     if isinstance(device, torch.device):
         device = str(device)
-    name = device.strip().lower()
-    if name == "auto":
+    kind, index = check_device_name(device)
+    if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    kind = name.split(":", 1)[0]
     if kind == "cpu":
         return torch.device("cpu")
     if kind == "cuda":
@@ -67,22 +86,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
                 f"device={device!r} was requested but torch sees no CUDA device "
                 f"(torch {torch.__version__}); use device='auto' or 'cpu'."
             )
-        index = int(name.split(":", 1)[1]) if ":" in name else 0
-        if index >= torch.cuda.device_count():
+        if (index or 0) >= torch.cuda.device_count():
             raise ConfigError(
                 f"device={device!r} is out of range: {torch.cuda.device_count()} CUDA device(s); "
                 f"use cuda:0..cuda:{torch.cuda.device_count() - 1}."
             )
-        return torch.device(name)
-    if kind == "mps":
-        if not _mps_available():
-            raise ConfigError(
-                f"device={device!r} was requested but MPS is not available; use 'auto' or 'cpu'."
-            )
-        return torch.device("mps")
-    raise ConfigError(
-        f"device={device!r} is not known; use one of 'auto', 'cpu', 'cuda[:N]', 'mps'."
-    )
+        return torch.device("cuda" if index is None else f"cuda:{index}")
+    if not _mps_available():
+        raise ConfigError(
+            f"device={device!r} was requested but MPS is not available; use 'auto' or 'cpu'."
+        )
+    return torch.device("mps")
 
 
 def _mps_available() -> bool:

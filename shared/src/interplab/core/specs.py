@@ -123,7 +123,9 @@ def parse_spec(text: str, *, origin: str = "<spec>") -> ExperimentSpec:
 
 def _describe(origin: str, error: ValidationError, data: dict[str, Any]) -> str:
     lines = []
-    for item in error.errors():
+    model: type[BaseModel]
+    # unknown keys first: a misspelt key is often why a required one is "missing"
+    for item in sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden"):
         loc = list(item["loc"])
         where, model = "top level", ExperimentSpec
         if len(loc) >= 2 and loc[0] == "runs" and isinstance(loc[1], int):
@@ -150,7 +152,7 @@ def _unknown_key(key: str, model: type[BaseModel]) -> str:
 
 
 def _message(item: Any) -> str:
-    kind, msg = item["type"], item["msg"]
+    kind, msg = item["type"], str(item["msg"])
     if kind == "extra_forbidden":
         return "unknown key; check its spelling"
     if kind == "missing":
