@@ -28,6 +28,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("INTERPLAB_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("INTERPLAB_STORE", raising=False)
     monkeypatch.delenv("INTERPLAB_CACHE", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)  # output width: natural (not a terminal)
     monkeypatch.chdir(tmp_path)
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC)
@@ -123,6 +124,7 @@ def test_analyses_lists_config_fields(env: Path) -> None:
     ],
 )
 def test_user_errors_exit_2_without_traceback(env: Path, args: list[str], message: str) -> None:
+    Store(f"sqlite:///{env.parent}/home/store.db").close()  # an empty store, for the reading ones
     args = [a.replace("{spec}", str(env)) for a in args]
     code, out, err = invoke(*args)
     assert code == 2, out + err
@@ -196,6 +198,7 @@ def test_unusable_interplab_home_is_a_user_error_and_doctor_reports_it(
 
 
 def test_bad_output_paths_are_user_errors(env: Path, tmp_path: Path) -> None:
+    Store(f"sqlite:///{tmp_path}/home/store.db").close()  # empty: what is wrong is the output
     blocker = tmp_path / "afile"
     blocker.write_text("")
     folder = tmp_path / "folder.jsonl"
@@ -396,7 +399,7 @@ def test_import_skips_stored_records_and_replaces_changed_ones_only_when_asked(
     folder = tmp_path / "exports"
     folder.mkdir()
     code, _, err = invoke("import", str(folder))
-    assert code == 2 and "is a folder, not an export file" in " ".join(err.split())
+    assert code == 2 and "is a directory; pass the export file" in " ".join(err.split())
 
 
 def test_filters_on_unknown_experiments_analyses_or_packages_say_so(
@@ -449,3 +452,145 @@ def test_show_and_delete_take_the_run_id_of_a_run_with_several_records(
     code, out, _ = invoke("runs", "delete", "5d1e", "--yes")
     assert code == 0 and "deleted 3 record(s)" in out
     assert [r.id for r in store.query()] == ["5d2f-a"]
+
+
+def _export_of_one_record(path: Path) -> Path:
+    from interplab.core.records import ExperimentRecord
+
+    record = ExperimentRecord(id="r1", run_id="r1", package="core", analysis="core.selftest")
+    path.write_text(record.to_json() + "\n")
+    return path
+
+
+@pytest.mark.parametrize("source", ["--store", "INTERPLAB_STORE", "default"])
+def test_reading_commands_refuse_a_store_file_that_does_not_exist(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    extra: list[str] = []
+    if source == "default":
+        missing = tmp_path / "home" / "store.db"
+        said = (
+            f"store '{missing}' (the default, $INTERPLAB_HOME/store.db) does not exist; run an "
+            "experiment first (`interplab run SPEC`) to create it, or name an existing store "
+            "with --store or INTERPLAB_STORE."
+        )
+    else:
+        missing = tmp_path / "typo" / "dir" / "s.db"
+        if source == "--store":
+            extra = ["--store", str(missing)]
+        else:
+            monkeypatch.setenv("INTERPLAB_STORE", str(missing))
+        said = (
+            f"store '{missing}' (from {source}) does not exist; check the path, or run an "
+            "experiment first (`interplab run SPEC`) to create it."
+        )
+    commands = [
+        ["runs", "list"], ["runs", "show", "abc"], ["runs", "compare", "a", "b"],
+        ["runs", "delete", "abc", "--yes"], ["export", "jsonl", "out.jsonl"],
+        ["export", "parquet", "out.parquet"],
+        ["export", "mlflow", "--tracking-uri", f"sqlite:///{tmp_path}/ml.db"],
+        ["report", "--out", "rep"],
+    ]  # fmt: skip
+    if source != "default":  # a mistyped store must not cost the real one's artifacts
+        commands.append(["cache", "clear", "--yes"])
+    for args in commands:
+        code, out, err = invoke(*args, *extra)
+        assert code == 2 and "Traceback" not in out + err, (args, out + err)
+        assert err == f"error: {said}\n", (args, err)  # one line
+    assert not missing.exists() and not (tmp_path / "typo").exists()
+    assert not {"out.jsonl", "out.parquet", "ml.db", "rep"} & {p.name for p in tmp_path.iterdir()}
+
+    code, out, _ = invoke("doctor", *extra)  # says so too, and only looks
+    assert code == 0 and said in out and not missing.exists()
+
+    code, out, err = invoke("import", str(_export_of_one_record(tmp_path / "one.jsonl")), *extra)
+    assert code == 0 and missing.is_file(), out + err  # commands that write make the store
+    code, out, _ = invoke("runs", "list", *extra)
+    assert code == 0 and "1 of 1 records" in out
+
+
+def test_cache_clear_without_a_default_store_clears_all_and_makes_none(env: Path) -> None:
+    open_cache(None).get_or_compute({"a": 1}, lambda: {"x": 1})
+    code, out, err = invoke("cache", "clear", "--yes")
+    assert code == 0 and "removed 1 cache items" in " ".join(out.split()), out + err
+    assert not (env.parent / "home" / "store.db").exists()
+
+
+def test_tables_are_not_cut_when_stdout_is_not_a_terminal(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interplab.core.records import ExperimentRecord, Metric, format_value
+    from interplab.core.registry import analysis_names, get_analysis
+
+    code, out, _ = invoke("run", str(env), "--no-progress", "--no-report")
+    assert code == 0 and "…" not in out
+    store = Store(f"sqlite:///{tmp_path}/home/store.db")
+    for r in store.query():
+        row = next(line for line in out.splitlines() if r.run_id in line)
+        headline = ", ".join(
+            f"{k.split('.', 1)[1]}={format_value(m.value)}" for k, m in list(r.metrics.items())[:3]
+        )
+        assert f"│ core.selftest[n_samples={r.params['n_samples']}]" in row, row
+        assert "│ core.selftest │" in row and f"│ {headline} " in row, row
+
+    code, out, _ = invoke("analyses")
+    lines = out.splitlines()
+    assert code == 0
+    for name in analysis_names():
+        assert any(line.startswith(f"│ {name} ") for line in lines), name
+        assert get_analysis(name).summary() in out, name
+    assert "Monte Carlo points used to estimate pi." in out
+
+    # a param and a metric share a short name; metric names too long for 80 columns
+    long = [f"core.{w}_of_the_estimate_over_all_the_samples" for w in ("bias", "spread")]
+
+    def rec(i: int, n: int) -> ExperimentRecord:
+        metrics = {"core.n_samples": Metric(value=n, unit="points")}
+        metrics |= {k: Metric(value=i + 0.123456) for k in long}
+        return ExperimentRecord.model_validate({
+            "id": f"c{i}", "run_id": f"c{i}", "package": "core", "analysis": "core.selftest",
+            "experiment": "clash", "params": {"n_samples": n}, "metrics": metrics,
+        })  # fmt: skip
+
+    store.add_many([rec(i, n) for i, n in enumerate([100, 200, 300, 400, 500])])
+    code, out, _ = invoke("runs", "compare", "--experiment", "clash")
+    header = next(line for line in out.splitlines() if "n_samples" in line)
+    shown = [cell.strip() for cell in header.split("┃")[1:-1]]
+    assert shown == ["param.n_samples", "n_samples", *(k.removeprefix("core.") for k in long)]
+    assert code == 0 and "metric columns are core.<name>" in out and "…" not in out
+    assert "│ 500             │ 500 points │" in out and "4.123" in out
+
+    monkeypatch.setenv("COLUMNS", "60")  # honoured: the table fits, its cells fold
+    code, out, _ = invoke("runs", "compare", "--experiment", "clash")
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 60, out
+    assert "…" not in out and "param.n_samples" in out
+
+
+@pytest.mark.parametrize("runner_name", ["local", "process", "ray"])
+@pytest.mark.parametrize("workers", ["0", "-1"])
+def test_workers_below_one_are_refused_before_anything_runs(
+    env: Path, tmp_path: Path, runner_name: str, workers: str
+) -> None:
+    store = tmp_path / "w.db"
+    args = ["run", str(env), "--runner", runner_name, "--workers", workers, "--store", str(store)]
+    code, out, err = invoke(*args)
+    assert code == 2 and out == "", out + err
+    assert f"error: --workers={workers} must be at least 1 (the number of worker processes)" in err
+    assert not store.exists() and not (tmp_path / "home" / "report").exists()
+
+
+def test_import_of_a_directory_says_to_pass_the_export_file_inside_it(
+    env: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "home").mkdir()
+    code, _, err = invoke("import", "home")
+    assert code == 2 and err == (
+        "error: 'home' is a directory; pass the export file (.jsonl or .parquet, written by "
+        "`interplab export`) inside it; it holds no .jsonl, .ndjson, .parquet or .pq file.\n"
+    )
+    _export_of_one_record(tmp_path / "home" / "all.jsonl")
+    code, _, err = invoke("import", "home")
+    assert code == 2 and "inside it; it holds 'home/all.jsonl'." in err
+    assert not (tmp_path / "home" / "store.db").exists(), "a bad import path makes no store"
+    code, out, _ = invoke("import", "home/all.jsonl")
+    assert code == 0 and "imported 1 new records" in out

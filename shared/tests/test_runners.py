@@ -13,6 +13,7 @@ import torch
 
 from interplab.core.errors import ConfigError
 from interplab.core.runners import run_spec
+from interplab.core.runners._backends import BACKENDS
 from interplab.core.specs import parse_spec, plan_tasks
 from interplab.core.store import Store
 
@@ -139,13 +140,19 @@ def test_unknown_runner_is_a_config_error(paths: tuple[str, Path]) -> None:
         run_spec(parse_spec(SPEC), store_url=url, cache_dir=cache, runner="threads")
 
 
-def test_zero_workers_is_a_config_error(paths: tuple[str, Path]) -> None:
+@pytest.mark.parametrize("runner", ["local", "process", "ray"])
+def test_workers_below_one_is_a_config_error_before_anything_runs(
+    paths: tuple[str, Path], runner: str
+) -> None:
     url, cache = paths
-    with pytest.raises(ConfigError, match=r"workers=0 must be at least 1"):
+    with pytest.raises(ConfigError, match=r"^workers=0 must be at least 1"):
         run_spec(
-            parse_spec(SPEC), store_url=url, cache_dir=cache, runner="process", workers=0,
+            parse_spec(SPEC), store_url=url, cache_dir=cache, runner=runner, workers=0,
             show_progress=False,
         )  # fmt: skip
+    assert not Path(url.removeprefix("sqlite:///")).exists(), "nothing ran, no store was made"
+    with pytest.raises(ConfigError, match=r"^workers=-1 must be at least 1"):
+        BACKENDS[runner]([], url, cache, on_done=print, workers=-1)
 
 
 SLOW_SPEC = """

@@ -691,7 +691,15 @@ def test_import_of_a_folder_or_a_file_with_repeated_ids(
 ) -> None:
     folder = tmp_path / "exports.jsonl"
     folder.mkdir()
-    with pytest.raises(StoreError, match=r"import path '.*exports\.jsonl' is a folder, not an"):
+    with pytest.raises(
+        StoreError,
+        match=r"'.*exports\.jsonl' is a directory; pass the export file \(\.jsonl or \.parquet, "
+        r"written by `interplab export`\) inside it; it holds no \.jsonl, \.ndjson, \.parquet "
+        r"or \.pq file\.",
+    ):
+        store.import_file(folder)
+    inside = _write_lines(folder / "runs.jsonl", [make_record(id="inside").to_json()])
+    with pytest.raises(StoreError, match=rf"inside it; it holds {re.escape(repr(str(inside)))}\."):
         store.import_file(folder)
     record = make_record(id="twice")
     path = _write_lines(tmp_path / "twice.jsonl", [record.to_json(), record.to_json()])

@@ -22,8 +22,10 @@ from interplab.core.cli._common import (
     StoreOption,
     console,
     filters,
+    missing_store,
     open_cache,
     open_store,
+    store_url,
 )
 from interplab.core.errors import ConfigError
 from interplab.core.records import format_value
@@ -49,11 +51,12 @@ def run(
 ) -> None:
     """Run every analysis in SPEC and write its records to the store."""
     from interplab.core.paths import default_store_url, interplab_home
-    from interplab.core.runners import run_spec
+    from interplab.core.runners import check_workers, run_spec
     from interplab.core.specs import load_spec
 
     if runner not in _RUNNERS:
         raise ConfigError(f"--runner {runner!r} is not known; use one of {', '.join(_RUNNERS)}.")
+    check_workers(workers, "--workers")
     experiment = load_spec(spec)
     report_dir = interplab_home() / "report"  # checked before running, like `report` uses it
     store_url = (
@@ -67,7 +70,7 @@ def run(
     table = Table(title=f"{experiment.name}: {len(summary.outcomes)} runs", title_justify="left")
     table.add_column("id", no_wrap=True, min_width=16)  # what `runs show` takes
     for column in ("run", "analysis", "status", "s", "headline metrics"):
-        table.add_column(column, justify="right" if column == "s" else "left")
+        table.add_column(column, justify="right" if column == "s" else "left", overflow="fold")
     colours = {"completed": "green", "failed": "red", "skipped": "dim", "interrupted": "yellow"}
     for o in summary.outcomes:
         headline = ", ".join(
@@ -137,8 +140,8 @@ def analyses(
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
     table = Table(title="registered analyses", title_justify="left", show_lines=True)
-    table.add_column("analysis")
-    table.add_column("config fields (name: type = default)")
+    table.add_column("analysis", overflow="fold")
+    table.add_column("config fields (name: type = default)", overflow="fold")
     for row in rows:
         lines = [
             f"[bold]{f['name']}[/]: {escape(f['type'])}"
@@ -199,11 +202,17 @@ def cache_clear(
     those runs first (`interplab runs delete`) to remove their artifacts too.
     """
     cache = open_cache(cache_dir)
-    opened = open_store(store)
-    referenced = {a.sha256 for r in opened.query() for a in r.artifacts.values()}
+    # A default store not made yet references nothing; a named one that is not there is a typo
+    # that must not cost the real store's artifacts.
+    never_made = store_url(store)[1] == "the default" and missing_store(store) is not None
+    opened = None if never_made else open_store(store)
+    referenced = set() if opened is None else {
+        a.sha256 for r in opened.query() for a in r.artifacts.values()
+    }  # fmt: skip
     kept = sum(cache.blob_path(sha).is_file() for sha in referenced)
     if not yes:
-        _confirm(f"Delete everything under {cache.root} but the artifacts of {opened!r}?")
+        but = "" if opened is None else f" but the artifacts of {opened!r}"
+        _confirm(f"Delete everything under {cache.root}{but}?")
     console.print(f"removed {cache.clear(keep_blobs=referenced)} cache items from {cache.root}")
     if kept:
         console.print(
@@ -247,7 +256,7 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
     except Exception as error:  # a broken torch install is exactly what doctor should show
         table.add_row("device (auto)", f"[red]torch unusable: {escape(str(error))}[/]")
     _doctor_row(table, "home", lambda: str(interplab_home()))
-    _doctor_row(table, "store", lambda: _store_line(open_store(store)))
+    _doctor_row(table, "store", lambda: _store_line(store))
     _doctor_row(table, "cache", lambda: _cache_line(open_cache(cache_dir)))
     extras: dict[str, Any] = {
         "ray (extra 'ray')": "ray",
@@ -273,7 +282,11 @@ def _doctor_row(table: Table, name: str, describe: Callable[[], str]) -> None:
         table.add_row(name, f"[red]{escape(str(error))}[/]")
 
 
-def _store_line(opened: Any) -> str:
+def _store_line(store: str | None) -> str:
+    problem = missing_store(store)  # doctor only looks: it must not create the store
+    if problem:
+        return problem
+    opened = open_store(store)
     return f"{opened!r}: {opened.count()} records"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,11 +18,60 @@ __all__ = [
     "console",
     "err_console",
     "filters",
+    "missing_store",
     "open_cache",
     "open_store",
+    "store_url",
 ]
 
-console = Console(highlight=False)
+_WIDEST = 100_000
+"""Width allowed to a table when measuring how wide it is without wrapping a cell."""
+
+
+class _Stdout(Console):
+    """The console of command output: off a terminal (a pipe, a CI log, ``| tee``) it cuts nothing.
+
+    rich assumes 80 columns when stdout is not a terminal, and squeezes tables to that width
+    until names end in "…" and values disappear. Off a terminal, tables (any renderable) are
+    printed at their natural width, however wide, and text lines are not wrapped. In a terminal
+    the terminal's width applies, and ``COLUMNS``, when set, is the width everywhere (the
+    commands' tables fold long cells there rather than cut them).
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self._to_terminal() or (os.environ.get("COLUMNS") or "").isdigit():
+            super().print(*objects, **kwargs)
+            return
+        if all(isinstance(o, str) for o in objects):
+            kwargs.setdefault("soft_wrap", True)
+            super().print(*objects, **kwargs)
+            return
+        from rich.measure import Measurement
+
+        unlimited = self.options.update_width(_WIDEST)
+        measured = [
+            Measurement.get(self, unlimited, o).maximum
+            for o in objects
+            if hasattr(o, "__rich_measure__")
+        ]
+        natural = max([m for m in measured if m < _WIDEST], default=0)  # not those that expand
+        width = self._width
+        self.width = max(natural, self.width)
+        try:
+            super().print(*objects, **kwargs)
+        finally:
+            self._width = width
+
+    def _to_terminal(self) -> bool:
+        """Whether stdout is a terminal (``FORCE_COLOR`` in a CI log does not make it one)."""
+        isatty = getattr(self.file, "isatty", None)
+        try:
+            return bool(isatty and isatty())
+        except ValueError:  # a closed file
+            return False
+
+
+console: Console = _Stdout(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 StoreOption = Annotated[
@@ -78,12 +128,57 @@ def filters(
     return {k: v for k, v in out.items() if v not in (None, ())}
 
 
-def open_store(url: str | None) -> Store:
-    """The store at ``url`` or the default one."""
+def store_url(url: str | None) -> tuple[str, str]:
+    """The store URL a command uses, and where it comes from.
+
+    That is ``--store``, ``INTERPLAB_STORE`` or the default (``$INTERPLAB_HOME/store.db``).
+    """
     from interplab.core.paths import default_store_url
+
+    if url:
+        return url, "--store"
+    if os.environ.get("INTERPLAB_STORE"):
+        return os.environ["INTERPLAB_STORE"], "INTERPLAB_STORE"
+    return default_store_url(), "the default"
+
+
+def missing_store(url: str | None) -> str | None:
+    """Why the store ``url`` (or the default one) cannot be read: its SQLite file is not there.
+
+    ``None`` when the file exists, and for PostgreSQL (there the server says what is wrong).
+    """
+    from interplab.core.store._engine import sqlite_file
+
+    chosen, source = store_url(url)
+    path = sqlite_file(chosen)
+    if path is None or path.exists():
+        return None
+    if source == "the default":
+        return (
+            f"store {str(path)!r} (the default, $INTERPLAB_HOME/store.db) does not exist; run an "
+            "experiment first (`interplab run SPEC`) to create it, or name an existing store "
+            "with --store or INTERPLAB_STORE."
+        )
+    return (
+        f"store {str(path)!r} (from {source}) does not exist; check the path, or run an "
+        "experiment first (`interplab run SPEC`) to create it."
+    )
+
+
+def open_store(url: str | None, *, create: bool = False) -> Store:
+    """The store at ``url`` (``--store``) or the default one.
+
+    Commands that only read refuse a SQLite file that is not there (a mistyped path would
+    otherwise silently give a new, empty store); those that write pass ``create=True``.
+    """
+    from interplab.core.errors import StoreError
     from interplab.core.store import Store
 
-    return Store(url or default_store_url())
+    if not create:
+        problem = missing_store(url)
+        if problem:
+            raise StoreError(problem)
+    return Store(store_url(url)[0])
 
 
 def open_cache(path: Path | None) -> Cache:

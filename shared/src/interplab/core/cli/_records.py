@@ -119,7 +119,7 @@ def _show(record: ExperimentRecord) -> None:
     if record.metrics:
         table = Table(title="metrics", title_justify="left")
         for column in ("metric", "value", "better", "description"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for key, m in record.metrics.items():
             better = {True: "higher", False: "lower", None: ""}[m.higher_is_better]
             table.add_row(key, format_value(m.value, m.unit), better, escape(m.description))
@@ -231,7 +231,7 @@ def _comparison(records: list[ExperimentRecord]) -> Table:
     if len(records) <= 4:  # records as columns
         table.add_column("", no_wrap=True)
         for column_id in _column_ids(records):  # prefixes `runs show` accepts
-            table.add_column(escape(column_id), justify="right")
+            table.add_column(escape(column_id), justify="right", overflow="fold")
         table.add_row("[dim]analysis[/]", *(escape(r.analysis) for r in records))
         for name in dict.fromkeys(k for r in records for k in r.inputs):
             table.add_row(
@@ -243,23 +243,27 @@ def _comparison(records: list[ExperimentRecord]) -> Table:
         for key in metric_keys:
             table.add_row(header(key), *(cell(r, key) for r in records))
         return table
-    prefix = _common_prefix(metric_keys)
     mixed = len({r.analysis for r in records}) > 1
     if mixed:  # records of several analyses: grouped by the inputs they share
         records = sorted(records, key=lambda r: (_inputs_label(r), r.analysis, r.id))
-        table.add_column("inputs", no_wrap=True)
-        table.add_column("analysis", no_wrap=True)
-    for key in param_keys or ["id"]:
-        table.add_column(escape(key), no_wrap=True)
+    # params as `param.<key>`, like the wide frame's columns: a param and a metric may share a
+    # name (sweeping n_samples reports core.n_samples)
+    labels = [*(["inputs", "analysis"] if mixed else []),
+              *([f"param.{k}" for k in param_keys] or ["id"])]  # fmt: skip
+    prefix = _common_prefix(metric_keys)
+    if any(key.removeprefix(prefix) in labels for key in metric_keys):
+        prefix = ""  # the metrics' full names, which no label has
+    for label in labels:
+        table.add_column(escape(label), no_wrap=True)
     for key in metric_keys:
-        table.add_column(escape(header(key)[len(prefix) :]), justify="right")
+        table.add_column(escape(header(key).removeprefix(prefix)), justify="right", overflow="fold")
     for r in records:
-        labels = [param(r, k) for k in param_keys] or [escape(r.id)]
+        cells = [param(r, k) for k in param_keys] or [escape(r.id)]
         if mixed:
-            labels = [escape(_inputs_label(r)), escape(r.analysis), *labels]
-        table.add_row(*labels, *(cell(r, key) for key in metric_keys))
+            cells = [escape(_inputs_label(r)), escape(r.analysis), *cells]
+        table.add_row(*cells, *(cell(r, key) for key in metric_keys))
     if prefix:
-        table.caption = f"metrics are {prefix}…"
+        table.caption = f"metric columns are {escape(prefix)}<name>"
     return table
 
 
@@ -383,7 +387,10 @@ def import_records(
             "import` reads .jsonl and .parquet files from `interplab export`: rename the file "
             "to the suffix of its format."
         )
-    result = open_store(store).import_file(path, replace=replace)
+    from interplab.core.store._files import import_format
+
+    import_format(path)  # a directory or a missing file: said before the store is made
+    result = open_store(store, create=True).import_file(path, replace=replace)
     console.print(
         f"imported {result.new} new records, replaced {result.replaced}, "
         f"{result.unchanged} already stored from {path}"

@@ -11,11 +11,11 @@ from typing import Any
 from interplab.core.analysis import Progress, no_progress
 from interplab.core.errors import ConfigError
 from interplab.core.records import ExperimentRecord
-from interplab.core.runners._backends import BACKENDS
+from interplab.core.runners._backends import BACKENDS, check_workers
 from interplab.core.runners._execute import Outcome, execute_task, placeholder_record
 from interplab.core.specs import ExperimentSpec, Task, plan_tasks
 
-__all__ = ["Outcome", "RunSummary", "execute_task", "run_spec"]
+__all__ = ["Outcome", "RunSummary", "check_workers", "execute_task", "run_spec"]
 
 
 @dataclass
@@ -61,12 +61,14 @@ def run_spec(
 
     A task that raises is stored as ``failed`` and the others go on. On Ctrl-C the runs that
     were started and not finished are stored as ``interrupted`` and KeyboardInterrupt is
-    re-raised after the summary is marked ``interrupted``.
+    re-raised after the summary is marked ``interrupted``. ``workers`` below 1 is a
+    :class:`ConfigError` for every runner, raised before anything runs.
     """
     from interplab.core.store import Store
 
     if runner not in BACKENDS:
         raise ConfigError(f"runner={runner!r} is not known; use one of {sorted(BACKENDS)}.")
+    check_workers(workers)
     tasks = plan_tasks(spec, origin=origin)
     store = Store(store_url)
     summary = RunSummary(spec.name, store.url)

@@ -18,25 +18,40 @@ from interplab.core.errors import ConfigError, MissingExtraError
 from interplab.core.runners._execute import Outcome, execute_task
 from interplab.core.specs import Task
 
-__all__ = ["BACKENDS", "Backend"]
+__all__ = ["BACKENDS", "Backend", "check_workers"]
 
 OnDone = Callable[[Outcome], None]
 Backend = Callable[..., None]
 
 
+def check_workers(workers: int | None, name: str = "workers") -> None:
+    """Refuse a worker count below 1 (``None`` means the runner's default), for every runner.
+
+    ``name`` is how the caller spells the argument in the message (``--workers`` on the CLI).
+    """
+    if workers is not None and workers < 1:
+        raise ConfigError(
+            f"{name}={workers} must be at least 1 (the number of worker processes); leave it "
+            "out for the runner's default (one per CPU)."
+        )
+
+
 def run_local(
     tasks: Sequence[Task], store_url: str, cache_dir: Path, *, on_done: OnDone,
-    progress: Progress = no_progress, **_: Any,
+    progress: Progress = no_progress, workers: int | None = None, **_: Any,
 ) -> None:  # fmt: skip
-    """One task after another in this process (analysis progress bars are shown)."""
+    """One task after another in this process (analysis progress bars are shown).
+
+    ``workers`` is checked like the other runners' (and otherwise unused).
+    """
+    check_workers(workers)
     for task in tasks:
         on_done(execute_task(task, store_url, cache_dir, progress))
 
 
 def _default_workers(workers: int | None) -> int:
-    if workers is not None and workers < 1:
-        raise ConfigError(f"workers={workers} must be at least 1.")
-    return workers or max(1, (os.cpu_count() or 2) - 0)
+    check_workers(workers)
+    return workers or max(1, os.cpu_count() or 2)
 
 
 def run_process(
@@ -44,8 +59,9 @@ def run_process(
     workers: int | None = None, **_: Any,
 ) -> None:  # fmt: skip
     """A pool of ``workers`` spawned processes (default: one per CPU), each writing its records."""
+    workers = _default_workers(workers)  # checked before a process starts
     context = multiprocessing.get_context("spawn")  # safe with torch and CUDA
-    pool = ProcessPoolExecutor(max_workers=_default_workers(workers), mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     pending: set[Future[Outcome]] = set()
     try:
         pending = {pool.submit(_execute_in_worker, t, store_url, str(cache_dir)) for t in tasks}
@@ -79,6 +95,7 @@ def run_ray(
     Every node must have interplab installed and reach the store URL; a SQLite store only works
     when all workers are on this machine (use PostgreSQL for a multi-node cluster).
     """
+    check_workers(workers)
     try:
         import ray
     except ImportError:

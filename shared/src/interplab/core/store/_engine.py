@@ -13,7 +13,14 @@ from sqlalchemy.exc import ArgumentError
 from interplab.core.errors import MissingExtraError, StoreError
 from interplab.core.paths import folder_problem
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_S", "WRITE", "create_store_engine", "normalize_url", "redact_url"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_S",
+    "WRITE",
+    "create_store_engine",
+    "normalize_url",
+    "redact_url",
+    "sqlite_file",
+]
 
 SQLITE_BUSY_TIMEOUT_S = 60.0
 """How long a SQLite writer waits for another process's write lock before giving up."""
@@ -35,6 +42,24 @@ def normalize_url(url: str) -> str:
         return f"sqlite:///{Path(url).expanduser().resolve()}"
     url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
     return url
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite store URL (or plain path) names, or ``None``.
+
+    ``None`` for in-memory SQLite, SQLite URI filenames (``file:…``) and every other backend.
+    Opening a SQLite store creates its file: callers that only read check it exists first.
+    """
+    try:
+        parsed = make_url(normalize_url(url))
+    except (ArgumentError, StoreError):
+        return None  # opening the store reports what is wrong with the URL
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or parsed.query.get("uri"):
+        return None
+    return Path(database).expanduser()
 
 
 def redact_url(url: str) -> str:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from interplab.core.store._store import Store
 
-__all__ = ["ImportResult", "export_records", "export_suffixes", "import_records"]
+__all__ = ["ImportResult", "export_records", "export_suffixes", "import_format", "import_records"]
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 """File suffix → export format; each format's usual suffix comes first."""
@@ -143,14 +143,7 @@ def import_records(store: Store, path: str | Path, *, replace: bool = False) -> 
     ``replace``; records equal to the stored ones are left alone.
     """
     source = Path(path)
-    if source.is_dir():
-        raise StoreError(
-            f"import path {str(source)!r} is a folder, not an export file; name a .jsonl or "
-            ".parquet file written by `interplab export`."
-        )
-    if not source.is_file():
-        raise StoreError(f"import file {str(source)!r} does not exist.")
-    kind = _format_of(source, None)
+    kind = import_format(source)
     texts = _read_jsonl(source) if kind == "jsonl" else _read_parquet(source)
     records = []
     for where, text in texts:
@@ -186,6 +179,37 @@ def import_records(store: Store, path: str | Path, *, replace: bool = False) -> 
         return ImportResult(len(new), len(changed), len(records) - len(new) - len(changed))
 
     return store._transact(write)
+
+
+def import_format(path: Path) -> str:
+    """The export format of the file ``path`` to import, by its suffix.
+
+    A directory, a missing file or an unknown suffix is a :class:`StoreError` (the CLI checks
+    this before it opens, and so creates, the store).
+    """
+    if path.is_dir():
+        raise StoreError(_folder_given(path))
+    if not path.is_file():
+        raise StoreError(f"import file {str(path)!r} does not exist.")
+    return _format_of(path, None)
+
+
+def _folder_given(folder: Path) -> str:
+    """What to say when the path to import is a folder: which export files it holds, if any."""
+    try:
+        inside = sorted(p for p in folder.iterdir() if p.suffix.lower() in _FORMATS and p.is_file())
+    except OSError:
+        inside = []
+    if inside:
+        shown = ", ".join(repr(str(p)) for p in inside[:5]) + (", …" if len(inside) > 5 else "")
+        holds = f"; it holds {shown}"
+    else:
+        *rest, last = _FORMATS
+        holds = f"; it holds no {', '.join(rest)} or {last} file"
+    return (
+        f"{str(folder)!r} is a directory; pass the export file (.jsonl or .parquet, written by "
+        f"`interplab export`) inside it{holds}."
+    )
 
 
 def _read_jsonl(path: Path) -> list[tuple[str, str]]:
