@@ -112,6 +112,16 @@ def components(model, tokens) -> dict[str, float]:
     return {"forward": full, "no_blocks": bare, "metrics": metric, "n_blocks": len(blocks)}
 
 
+def predicted_speedup(
+    calls: dict[bool, int], block: float, head: float, metrics: float, n_items: int
+) -> float:
+    """Full / reuse seconds per batch from measured parts: block calls, then one embedding +
+    unembedding (``head``) per forward (the clean one and each intervention's) and ``metrics``
+    per intervention (the clean baseline's costs about the same)."""
+    fixed = (n_items + 1) * (head + metrics)
+    return (calls[False] * block + fixed) / (calls[True] * block + fixed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -180,12 +190,18 @@ def main() -> None:
     console.print(table)
     ceiling = calls[False] / calls[True]
     per_block = (parts["forward"] - parts["no_blocks"]) / parts["n_blocks"]
+    predicted = {
+        metrics: predicted_speedup(calls, per_block, parts["no_blocks"], metrics, n_items)
+        for metrics in (parts["metrics"], 0.0)
+    }
     console.print(
         f"speed-up: {t_full / t_fast:.2f}x (target >= 1.8x); block-call ratio (ceiling) "
         f"{ceiling:.3f}x\nmax |difference| of any metric between the modes: {diff:.3g} "
         f"(bit-identical: {exact})\nper batch: one block {per_block * 1e3:.1f} ms, embedding + "
         f"unembedding {parts['no_blocks'] * 1e3:.1f} ms, float64 metrics "
         f"{parts['metrics'] * 1e3:.1f} ms (the last two run once per intervention in both modes)"
+        f"\nspeed-up these parts predict: {predicted[parts['metrics']]:.2f}x; if the metrics cost "
+        f"nothing: {predicted[0.0]:.2f}x (an upper bound for any implementation of the metrics)"
     )
     spread = {r: (min(v), max(v)) for r, v in times.items()}
     console.print(
