@@ -194,7 +194,7 @@ def test_unusable_interplab_home_is_a_user_error_and_doctor_reports_it(
     assert code == 0, out + err
     flat = " ".join("".join(line.split("│")[2:]).strip() for line in out.splitlines())
     assert "".join(message.split()) in "".join(flat.split()), "a red row, not a crash"
-    assert "core.selftest" in out
+    assert "core: selftest" in out  # analyses, one line per package
 
 
 def test_bad_output_paths_are_user_errors(env: Path, tmp_path: Path) -> None:
@@ -242,7 +242,7 @@ def test_cache_info_and_doctor(env: Path) -> None:
     assert code == 0 and all(figure in html for figure in figures), "the report still shows them"
     code, out, _ = invoke("doctor")
     text = re.sub(r"[\s│]", "", out)  # long paths are folded across lines, at any character
-    assert code == 0 and "core.selftest" in text and "3records" in text
+    assert code == 0 and "core:selftest" in text and "3records" in text
 
 
 def test_metric_values_format_even_when_not_finite() -> None:

@@ -60,6 +60,17 @@ def test_tasks_command_lists_all_62_with_their_rules() -> None:
     assert "c_(t+1) = floor(s_t / 2)" in result.output
 
 
+def test_tasks_table_is_not_cut_when_piped() -> None:
+    """Off a terminal (CliRunner's output is not one) every rule is printed whole, on one line."""
+    result = CliRunner().invoke(app, ["mips", "tasks"], env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    rules = [get_task(name).spec.rule_text for name in list_tasks()]
+    assert max(map(len, rules)) > 80
+    lines = result.output.splitlines()
+    assert all(any(rule in line for line in lines) for rule in rules)
+    assert "…" not in result.output
+
+
 def test_command_runs_tasks_through_the_runner_and_prints_the_paper_columns(
     home: Path, tmp_path: Path
 ) -> None:

@@ -48,9 +48,8 @@ def benchmark(
     ] = None,
 ) -> None:
     """Synthesize and verify a program per task; print the table next to the paper's columns."""
-    from rich.console import Console
-
     from interplab.core.cache import Cache
+    from interplab.core.cli import console
     from interplab.core.paths import default_store_url
     from interplab.core.runners import run_spec
     from interplab.mips.benchmark import benchmark_spec, benchmark_table, table_markdown
@@ -71,7 +70,6 @@ def benchmark(
         runner=runner, workers=workers, address=address, force=force,
     )  # fmt: skip
     frame = benchmark_table(summary.records())
-    console = Console()
     console.print(_rich_table(frame))
     markdown = table_markdown(frame)
     console.print(markdown.rsplit("\n", 1)[-1].replace("**", ""))
@@ -88,9 +86,9 @@ def benchmark(
 @app.command()
 def tasks() -> None:
     """List the 62 benchmark tasks: name, input, length, rule."""
-    from rich.console import Console
     from rich.table import Table
 
+    from interplab.core.cli import console
     from interplab.mips.tasks import get_task, list_tasks
 
     table = Table(title="MIPS tasks (Michaud et al. 2024, Table 1)", title_justify="left")
@@ -100,7 +98,7 @@ def tasks() -> None:
         spec = get_task(name).spec
         values = f"{spec.input_element_type} ({spec.input_min}..{spec.input_max})"
         table.add_row(str(spec.index), spec.name, values, str(spec.seq_len), spec.rule_text)
-    Console().print(table)
+    console.print(table)
 
 
 def _rich_table(frame: Any) -> Any:

@@ -39,14 +39,14 @@ def score(
         labels, pred_probs, images=images, method=method, ignore_index=ignore_index, out=out,
         top=top,
     )  # fmt: skip
-    from rich.console import Console
     from rich.table import Table
+
+    from interplab.core.cli import console
 
     table = Table(title=f"lowest {method} scores", title_justify="left")
     for column in ("rank", "image", "score", "flagged pixels"):
         table.add_column(column)
     for row in rows[:10]:
         table.add_row(*(str(v) for v in row))
-    console = Console()
     console.print(table)
     console.print(f"ranking: {ranking}\ngallery: {gallery}")

@@ -12,10 +12,12 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from interplab.core.cli._common import err_console
+from interplab.core.cli._common import console, err_console
 from interplab.core.errors import InterplabError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "console", "main"]
+# ``console``: where commands print their output, packages' commands included. Off a terminal it
+# prints tables at their natural width instead of cutting them to 80 columns.
 
 
 class _Group(TyperGroup):

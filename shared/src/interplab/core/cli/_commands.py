@@ -268,8 +268,19 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
     for label, module in extras.items():
         present = importlib.util.find_spec(module) is not None
         table.add_row(label, "[green]present[/]" if present else "[dim]not installed[/]")
-    table.add_row("analyses", ", ".join(analysis_names()) or "none")
+    table.add_row("analyses", _analyses_by_package(analysis_names()))
     console.print(table)
+
+
+def _analyses_by_package(names: list[str]) -> str:
+    """``robustness: cka, logit-lens, ...``, one line per package prefix (``none`` if empty)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        package, _, short = name.rpartition(".")
+        groups.setdefault(package, []).append(short)
+    lines = [f"{package}: {', '.join(shorts)}" if package else ", ".join(shorts)
+             for package, shorts in groups.items()]  # fmt: skip
+    return "\n".join(lines) or "none"
 
 
 def _doctor_row(table: Table, name: str, describe: Callable[[], str]) -> None:
