@@ -277,3 +277,27 @@ def test_ray_sweep_writes_to_postgresql_concurrently_nothing_lost_idempotent(
     forced = run_spec(spec, **kwargs, force=True)
     assert [o.status for o in forced.outcomes] == ["completed"] * 8
     assert store.count(experiment="scale-out") == 8  # replaced, not duplicated
+
+
+def test_run_time_leaves_out_loading_the_analysis(
+    paths: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing a plugin (torch, ...) is paid once per process and is not the run's time."""
+    import interplab.core.registry as registry
+
+    real, loaded = registry.get_analysis, []
+
+    def slow_import(name: str) -> Any:
+        time.sleep(1.0)  # what a first import of torch and the plugin costs a worker
+        loaded.append(time.perf_counter())
+        return real(name)
+
+    monkeypatch.setattr(registry, "get_analysis", slow_import)
+    url, cache = paths
+    spec = parse_spec('name = "t"\n[[runs]]\nanalysis = "core.selftest"\nconfig = {n_samples = 10}')
+    summary = run_spec(spec, store_url=url, cache_dir=cache, show_progress=False)
+    after_last_load = time.perf_counter() - loaded[-1]  # the run itself happens in here
+    (outcome,) = summary.outcomes
+    (record,) = Store(url).query(status="completed")
+    assert outcome.status == "completed" and outcome.seconds < after_last_load
+    assert record.duration_s is not None and record.duration_s < after_last_load

@@ -92,6 +92,9 @@ def execute_task(
         device = resolve_device(task.device)
         env = env.model_copy(update={"device": describe_device(device)})
         seed_everything(task.seed)
+        # the run's time starts here: importing the plugin and torch (paid by a process's first
+        # run only) would otherwise make the first run of every worker look slow
+        started, clock = datetime.now(UTC), time.perf_counter()
         ctx = RunContext(
             run_id=task.run_id,
             analysis=task.analysis,
