@@ -594,3 +594,28 @@ def test_import_of_a_directory_says_to_pass_the_export_file_inside_it(
     assert not (tmp_path / "home" / "store.db").exists(), "a bad import path makes no store"
     code, out, _ = invoke("import", "home/all.jsonl")
     assert code == 0 and "imported 1 new records" in out
+
+
+def test_compare_across_experiments_names_them_sorts_by_params_and_marks_best(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, sizes in (("exp-a", "[3000, 100, 20000]"), ("exp-b", "[500, 100]")):
+        spec = tmp_path / f"{name}.toml"
+        spec.write_text(
+            f'name = "{name}"\n[[runs]]\nanalysis = "core.selftest"\n'
+            f"[runs.sweep]\nn_samples = {sizes}\n"
+        )
+        assert invoke("run", str(spec), "--no-progress", "--no-report")[0] == 0
+    code, out, _ = invoke("runs", "compare", "-e", "exp-a", "-e", "exp-b")
+    assert code == 0, out
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if "│" in line]
+    header = next(line for line in out.splitlines() if "param.n_samples" in line)
+    assert header.split("┃")[1].strip() == "experiment"
+    assert [(r[0], int(r[1])) for r in rows] == [
+        ("exp-a", 100), ("exp-b", 100), ("exp-b", 500), ("exp-a", 3000), ("exp-a", 20000),
+    ]  # numbers by value, not as text  # fmt: skip
+    assert " *" in out, "the best value is marked without colour too"
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = invoke("runs", "list")
+    record = Store(f"sqlite:///{tmp_path}/home/store.db").query(limit=1, newest_first=True)[0]
+    assert code == 0 and record.id in out, "ids are never split across lines"

@@ -52,7 +52,8 @@ def runs_list(
     records = opened.query(limit=limit, newest_first=True, **chosen)
     table = Table(title=f"{len(records)} of {opened.count(**chosen)} records", title_justify="left")
     for column in ("id", "experiment", "analysis", "status", "created (UTC)", "metrics"):
-        table.add_column(column, overflow="fold")
+        # an id is copied into `runs show`: never split across lines
+        table.add_column(column, **({"no_wrap": True} if column == "id" else {"overflow": "fold"}))
     for r in records:
         metrics = ", ".join(
             f"{k.split('.', 1)[1]}={format_value(m.value, m.unit)}"
@@ -218,7 +219,7 @@ def _comparison(records: list[ExperimentRecord]) -> Table:
         if m is None:
             return "-"
         text = format_value(m.value, m.unit)
-        return f"[bold green]{text}[/]" if m.value == best[key] else text
+        return f"[bold green]{text} *[/]" if m.value == best[key] else text  # * without colour
 
     def header(key: str) -> str:
         return key + {True: " ↑", False: " ↓", None: ""}[directions[key]]
@@ -227,11 +228,14 @@ def _comparison(records: list[ExperimentRecord]) -> Table:
         value = r.params_and_seed.get(key)
         return "-" if value is None else escape(json.dumps(value, default=str).strip('"'))
 
-    table = Table(title=f"{len(records)} records (best in green)", title_justify="left")
+    table = Table(title=f"{len(records)} records (best: * in green)", title_justify="left")
+    experiments = len({r.experiment for r in records}) > 1
     if len(records) <= 4:  # records as columns
         table.add_column("", no_wrap=True)
         for column_id in _column_ids(records):  # prefixes `runs show` accepts
             table.add_column(escape(column_id), justify="right", overflow="fold")
+        if experiments:
+            table.add_row("[dim]experiment[/]", *(escape(r.experiment or "-") for r in records))
         table.add_row("[dim]analysis[/]", *(escape(r.analysis) for r in records))
         for name in dict.fromkeys(k for r in records for k in r.inputs):
             table.add_row(
@@ -246,9 +250,13 @@ def _comparison(records: list[ExperimentRecord]) -> Table:
     mixed = len({r.analysis for r in records}) > 1
     if mixed:  # records of several analyses: grouped by the inputs they share
         records = sorted(records, key=lambda r: (_inputs_label(r), r.analysis, r.id))
+    else:  # a sweep, in the order of its params
+        records = sorted(
+            records, key=lambda r: [_order(r.params_and_seed.get(k)) for k in param_keys]
+        )
     # params as `param.<key>`, like the wide frame's columns: a param and a metric may share a
     # name (sweeping n_samples reports core.n_samples)
-    labels = [*(["inputs", "analysis"] if mixed else []),
+    labels = [*(["experiment"] if experiments else []), *(["inputs", "analysis"] if mixed else []),
               *([f"param.{k}" for k in param_keys] or ["id"])]  # fmt: skip
     prefix = _common_prefix(metric_keys)
     if any(key.removeprefix(prefix) in labels for key in metric_keys):
@@ -261,10 +269,21 @@ def _comparison(records: list[ExperimentRecord]) -> Table:
         cells = [param(r, k) for k in param_keys] or [escape(r.id)]
         if mixed:
             cells = [escape(_inputs_label(r)), escape(r.analysis), *cells]
+        if experiments:
+            cells = [escape(r.experiment or "-"), *cells]
         table.add_row(*cells, *(cell(r, key) for key in metric_keys))
     if prefix:
         table.caption = f"metric columns are {escape(prefix)}<name>"
     return table
+
+
+def _order(value: Any) -> tuple[int, float, str]:
+    """Sort key of a param value: missing first, then numbers by value, then anything as text."""
+    if value is None:
+        return (0, 0.0, "")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (1, float(value), "")
+    return (2, 0.0, json.dumps(value, default=str))
 
 
 def _short(digest: str) -> str:

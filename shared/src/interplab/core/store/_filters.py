@@ -65,7 +65,8 @@ class MetricFilter:
         if match is None:
             raise StoreError(
                 f"metric filter {text!r} is not of the form KEY OP NUMBER; "
-                "e.g. 'robustness.kl_mean<0.5' (operators: < <= > >= == !=)."
+                "e.g. 'robustness.kl_mean<0.5' (operators: < <= > >= == != and = for ==; "
+                "== compares exactly, and tables round values, so select floats by a range)."
             )
         key, op, raw = match.groups()
         try:
