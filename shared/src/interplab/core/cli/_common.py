@@ -131,15 +131,60 @@ def filters(
 def store_url(url: str | None) -> tuple[str, str]:
     """The store URL a command uses, and where it comes from.
 
-    That is ``--store``, ``INTERPLAB_STORE`` or the default (``$INTERPLAB_HOME/store.db``).
+    That is ``--store``, ``INTERPLAB_STORE`` or the default (``$INTERPLAB_HOME/store.db``); an
+    empty ``INTERPLAB_STORE`` counts as unset. Raises :class:`StoreError` for an empty
+    ``--store``, a mistyped URL and an in-memory SQLite store (each command opens the store
+    anew, so what one writes there is gone before anything reads it).
     """
+    from interplab.core.errors import StoreError
     from interplab.core.paths import default_store_url
 
-    if url:
-        return url, "--store"
-    if os.environ.get("INTERPLAB_STORE"):
-        return os.environ["INTERPLAB_STORE"], "INTERPLAB_STORE"
-    return default_store_url(), "the default"
+    if url is not None:
+        if not url.strip():
+            raise StoreError(
+                "--store is empty; name a store (e.g. --store results.db or "
+                "--store sqlite:///results.db), or leave --store out to use INTERPLAB_STORE or "
+                "the default ($INTERPLAB_HOME/store.db)."
+            )
+        chosen = url, "--store"
+    elif os.environ.get("INTERPLAB_STORE"):
+        chosen = os.environ["INTERPLAB_STORE"], "INTERPLAB_STORE"
+    else:
+        chosen = default_store_url(), "the default"
+    if _in_memory(chosen[0]):
+        raise StoreError(
+            f"store {chosen[0]!r} (from {chosen[1]}) is an in-memory SQLite database, which "
+            "the CLI cannot use: every command (and every run) opens the store anew, so its "
+            "records would vanish; name a file instead, e.g. results.db or sqlite:///results.db."
+        )
+    return chosen
+
+
+def _in_memory(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite store (``sqlite://``, ``:memory:``, ``mode=memory``).
+
+    A URL that is not valid is left to opening the store, which says what is wrong with it;
+    a mistyped scheme (``sqlite:/x.db``) is a :class:`StoreError` here already.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from interplab.core.store._engine import normalize_url
+
+    try:
+        parsed = make_url(normalize_url(url))
+    except (ArgumentError, ValueError):
+        return False
+    database = parsed.database or ""
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and not parsed.host
+        and (
+            database in ("", ":memory:")
+            or database.startswith("file::memory:")
+            or parsed.query.get("mode") == "memory"
+        )
+    )
 
 
 def missing_store(url: str | None) -> str | None:
@@ -155,13 +200,31 @@ def missing_store(url: str | None) -> str | None:
         return None
     if source == "the default":
         return (
-            f"store {str(path)!r} (the default, $INTERPLAB_HOME/store.db) does not exist; run an "
-            "experiment first (`interplab run SPEC`) to create it, or name an existing store "
-            "with --store or INTERPLAB_STORE."
+            f"store {str(path.resolve())!r} (the default, $INTERPLAB_HOME/store.db) does not "
+            "exist; run an experiment first (`interplab run SPEC`) to create it, or name an "
+            "existing store with --store or INTERPLAB_STORE."
         )
     return (
-        f"store {str(path)!r} (from {source}) does not exist; check the path, or run an "
-        "experiment first (`interplab run SPEC`) to create it."
+        f"store {str(path.resolve())!r} (from {source}) does not exist{_four_slashes(chosen, path)}"
+        "; check the path, or run an experiment first (`interplab run SPEC`) to create it."
+    )
+
+
+def _four_slashes(url: str, path: Path) -> str:
+    """A hint when ``sqlite:///tmp/x.db`` (relative: ``./tmp/x.db``) meant ``/tmp/x.db``.
+
+    Given when the relative path's first folder is not in the current directory but is in
+    ``/``; empty otherwise.
+    """
+    url = url.strip()
+    if path.is_absolute() or not url.startswith("sqlite:///") or not path.parts:
+        return ""
+    first = path.parts[0]
+    if Path(first).exists() or not (Path("/") / first).exists():
+        return ""
+    return (
+        f" (three slashes make the path relative to the current directory; for "
+        f"'/{path.as_posix()}' write four: {'sqlite:////' + url.removeprefix('sqlite:///')!r})"
     )
 
 
