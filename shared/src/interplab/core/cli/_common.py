@@ -102,7 +102,12 @@ Since = Annotated[
 ]
 Where = Annotated[
     list[str] | None,
-    typer.Option("--where", "-w", help="Metric filter, e.g. 'core.pi_abs_error<0.01'."),
+    typer.Option(
+        "--where",
+        "-w",
+        help="Metric filter KEY OP NUMBER, e.g. 'core.pi_abs_error<0.01' (OP: < <= > >= == != "
+        "or =; == is exact, so select floats by a range); repeat to combine (and).",
+    ),
 ]
 
 
