@@ -270,3 +270,41 @@ def test_unchecked_values_give_the_same_scores(medium: tuple) -> None:
     assert np.isfinite(image_scores(labels, unnormalised, check_values=False)).all()
     with pytest.raises(ConfigError, match="do not sum to 1"):
         image_scores(labels, unnormalised)
+
+
+def test_ignored_pixels_may_hold_anything_and_change_no_result(medium: tuple) -> None:
+    labels, probs, _ = medium
+    void = labels.copy()
+    void[:, 10:30, 5:40] = 255
+    void[3] = 255  # an image with no labelled pixel
+    junk = probs.copy()
+    junk[:, 0, 10:20, 5:40] = np.nan  # at ignored pixels only: NaN, negative, unnormalised
+    junk[:, 1, 20:25, 5:40] = -3.0
+    junk[:, :, 25:30, 5:40] = 7.0
+    junk[3] = np.nan
+    for method in [*IMAGE_SCORE_METHODS, "num_pixel_issues"]:
+        np.testing.assert_array_equal(
+            image_scores(void, junk, method=method, ignore_index=255),
+            image_scores(void, probs, method=method, ignore_index=255), err_msg=method,
+        )  # fmt: skip
+    np.testing.assert_array_equal(
+        image_scores(void, junk, ignore_index=255, pixel_score="normalized_margin", method="mean"),
+        image_scores(void, probs, ignore_index=255, pixel_score="normalized_margin", method="mean"),
+    )
+    for kind in ("self_confidence", "normalized_margin"):
+        np.testing.assert_array_equal(
+            pixel_scores(void, junk, kind=kind, ignore_index=255),
+            pixel_scores(void, probs, kind=kind, ignore_index=255),
+        )
+    for downsample in (1, 2):
+        mask = find_label_issues(void, junk, ignore_index=255, downsample=downsample)
+        assert mask.any()
+        np.testing.assert_array_equal(
+            mask, find_label_issues(void, probs, ignore_index=255, downsample=downsample)
+        )
+    junk[5, 2, 40, 40] = np.nan  # a labelled pixel: still an error, after ignored NaN
+    with pytest.raises(ConfigError, match=r"pred_probs hold NaN at image 5, pixel \(40, 40\)"):
+        image_scores(void, junk, ignore_index=255)
+    junk[5, 2, 40, 40] = -0.5
+    with pytest.raises(ConfigError, match=r"negative value at image 5, pixel \(40, 40\)"):
+        find_label_issues(void, junk, ignore_index=255)

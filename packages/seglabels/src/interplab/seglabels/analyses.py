@@ -227,7 +227,9 @@ class ScoreDatasetConfig(AnalysisConfig):
     folder: Path
     """Folder with images/ and masks/ (PNG, paired by file stem)."""
     pred_probs: Path
-    """Any model's probabilities, (N, K, H, W) in .npy or .npz, images in sorted-stem order."""
+    """Any model's probabilities, (N, K, H, W) in .npy or .npz; row i belongs to the i-th mask
+    in file-name order (``sorted((folder / "masks").glob("*.png"))``: street_1, street_10,
+    street_2)."""
     method: str = "softmin"
     ignore_index: int | None = None
     top: int = Field(default=12, ge=0)
@@ -248,10 +250,15 @@ class ScoreDataset(Analysis):
 
     def run(self, config: Any, ctx: RunContext) -> Iterator[ExperimentRecord]:
         """Load, score, flag pixels, write the ranking (CSV) and a gallery."""
-        from interplab.seglabels.data import load_folder, load_pred_probs
+        from interplab.seglabels.data import load_folder, load_pred_probs, mask_files
         from interplab.seglabels.issues import find_label_issues
         from interplab.seglabels.plots import worst_images
-        from interplab.seglabels.review import ranking_csv, ranking_rows
+        from interplab.seglabels.review import (
+            label_agreement,
+            pairing_warning,
+            ranking_csv,
+            ranking_rows,
+        )
         from interplab.seglabels.scores import image_scores
 
         assert isinstance(config, ScoreDatasetConfig)
@@ -262,9 +269,14 @@ class ScoreDataset(Analysis):
         )
         issues = find_label_issues(labels, probs, ignore_index=config.ignore_index)
         flagged = issues.reshape(len(issues), -1).sum(axis=1)
+        files = [p.name for p in mask_files(Path(config.folder) / "masks")]  # load_folder's order
+        agreement = label_agreement(labels, probs, ignore_index=config.ignore_index)
+        shifted = label_agreement(labels, probs, ignore_index=config.ignore_index, shift=1)
+        if warning := pairing_warning(agreement, files, Path(config.folder) / "masks", shifted):
+            ctx.log.warning("seglabels.score: %s", warning)
         artifacts = {
             "ranking": ctx.artifact(
-                ranking_csv(ranking_rows(scores, flagged, list(names))).encode(),
+                ranking_csv(ranking_rows(scores, flagged, list(names), files)).encode(),
                 media_type="text/csv",
                 title="images by ascending label quality",
             ),

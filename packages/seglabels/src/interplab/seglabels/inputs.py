@@ -329,7 +329,8 @@ def _sum_bounds(dtype: np.dtype, tolerance: float) -> tuple[np.floating, np.floa
 def check_chunk(chunk: Chunk, ignore_index: int | None = None) -> None:
     """Check a chunk's values: three cheap reductions on the happy path.
 
-    The offending position is located only on failure.
+    The offending position is located only on failure. Pixels labelled ``ignore_index``
+    (``chunk.valid`` False) are exempt from every value check: they may hold anything, NaN too.
 
     Raises:
         ConfigError: a label outside ``[0, K)`` (other than ``ignore_index``), probabilities
@@ -344,11 +345,16 @@ def check_chunk(chunk: Chunk, ignore_index: int | None = None) -> None:
         bad = labels.view(np.uint64) >= k
         _raise_at(chunk, bad, "label", k=k, ignore_index=ignore_index)
     lowest = probs.min()  # NaN propagates through min
-    if not lowest >= 0:
+    if not lowest >= 0:  # only here: find the offending pixels, ignored ones exempt
         nan = np.isnan(probs).any(axis=1)
+        negative = (probs < 0).any(axis=1)
+        if valid is not None:
+            nan &= valid
+            negative &= valid
         if nan.any():
             _raise_at(chunk, nan, "NaN")
-        _raise_at(chunk, (probs < 0).any(axis=1), "negative")
+        if negative.any():
+            _raise_at(chunk, negative, "negative")
     sums = np.add.reduce(probs, axis=1, dtype=np.promote_types(probs.dtype, np.float32))
     low, high = _sum_bounds(sums.dtype, chunk.tolerance)
     checked = sums if valid is None else sums[valid]

@@ -166,18 +166,19 @@ class _Source:
 def pool_batch(batch: Batch, factor: int) -> Batch:
     """Pool f×f blocks: labels by majority vote (ties: lowest class id), probabilities by mean.
 
-    Both count only the block's labelled pixels; a block whose pixels are all ignored is ignored.
+    Both count only the block's labelled pixels; a block whose pixels are all ignored is ignored
+    (its probabilities are uniform).
     """
     b, k, h, w = batch.pred_probs.shape
     hh, ww = h // factor, w // factor
     blocked = batch.pred_probs.reshape(b, k, hh, factor, ww, factor)
-    probs = blocked.mean(axis=(3, 5))
-    if batch.valid is not None:
+    if batch.valid is None:
+        probs = blocked.mean(axis=(3, 5))
+    else:  # ignored pixels may hold anything (NaN too): leave them out, not multiply by 0
         weights = batch.valid.reshape(b, 1, hh, factor, ww, factor)
         labelled = weights.sum(axis=(3, 5))
-        probs = np.where(
-            labelled > 0, (blocked * weights).sum(axis=(3, 5)) / np.maximum(labelled, 1), probs
-        )
+        total = np.where(weights, blocked, 0).sum(axis=(3, 5))
+        probs = np.where(labelled > 0, total / np.maximum(labelled, 1), 1.0 / k)
     probs = probs / probs.sum(axis=1, keepdims=True)
     blocks = batch.labels.reshape(b, hh, factor, ww, factor).transpose(0, 1, 3, 2, 4)
     blocks = blocks.reshape(-1, factor * factor)

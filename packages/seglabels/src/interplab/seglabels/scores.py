@@ -36,6 +36,7 @@ from interplab.seglabels.inputs import (
 __all__ = [
     "IMAGE_SCORE_METHODS",
     "PixelScoreKind",
+    "check_method",
     "image_scores",
     "issues_from_scores",
     "pixel_scores",
@@ -166,22 +167,14 @@ def image_scores(
         ignored scores NaN.
     """
     n, _, _, _ = check_inputs(labels, pred_probs)
+    check_method(method, params, pixel_score)
     if method == "num_pixel_issues":
         from interplab.seglabels.issues import num_pixel_issues_scores
 
-        if pixel_score != "self_confidence":
-            raise ConfigError(
-                f"num_pixel_issues flags pixels by Confident Learning, not by a pixel score; "
-                f"drop pixel_score={pixel_score!r}."
-            )
-        _check_params(method, ("downsample",), params)
         return num_pixel_issues_scores(
             labels, pred_probs, ignore_index=ignore_index, batch_size=batch_size,
             progress=progress, n_jobs=n_jobs, check_values=check_values, **params,
         )  # fmt: skip
-    if method not in IMAGE_SCORE_METHODS:
-        known = sorted([*IMAGE_SCORE_METHODS, "num_pixel_issues"])
-        raise ConfigError(f"method={method!r} is not a registered image score; use one of {known}.")
     if method == "softmin" and pixel_score == "self_confidence":
         return _streamed_softmin(
             labels, pred_probs, temperature=_check_temperature(params.pop("temperature", 0.1)),
@@ -189,7 +182,6 @@ def image_scores(
             check_values=check_values, **params,
         )  # fmt: skip
     score = IMAGE_SCORE_METHODS[method]
-    _check_params(method, _method_params(score), params)
     out = np.empty(n, dtype=np.float64)
     batches = iter_batches(
         labels, pred_probs, batch_size=batch_size, ignore_index=ignore_index, progress=progress,
@@ -210,6 +202,35 @@ def image_scores(
             )
         out[batch.start : batch.stop] = values
     return out
+
+
+def check_method(
+    method: str, params: dict[str, Any], pixel_score: PixelScoreKind = "self_confidence"
+) -> None:
+    """Check an image-score method's name and its parameters' names, before any data is read.
+
+    :func:`image_scores` calls it first; the command line calls it before loading the data, so
+    both give the same errors. The method checks its parameters' values when it runs (and
+    ``temperature`` here, for the softmins).
+
+    Raises:
+        ConfigError: an unknown method, a parameter the method does not take, a temperature
+            ≤ 0, or ``num_pixel_issues`` with a pixel score other than self-confidence.
+    """
+    if method == "num_pixel_issues":
+        if pixel_score != "self_confidence":
+            raise ConfigError(
+                f"num_pixel_issues flags pixels by Confident Learning, not by a pixel score; "
+                f"drop pixel_score={pixel_score!r}."
+            )
+        _check_params(method, ("downsample",), params)
+        return
+    if method not in IMAGE_SCORE_METHODS:
+        known = sorted([*IMAGE_SCORE_METHODS, "num_pixel_issues"])
+        raise ConfigError(f"method={method!r} is not a registered image score; use one of {known}.")
+    _check_params(method, _method_params(IMAGE_SCORE_METHODS[method]), params)
+    if method in ("softmin", "class_balanced_softmin") and "temperature" in params:
+        _check_temperature(params["temperature"])
 
 
 def issues_from_scores(
@@ -339,7 +360,9 @@ def _chunk_softmin_sums(
         np.exp(weights, out=weights)
         num = np.einsum("i,i->", weights, row)
         return chunk.start, np.array([low]), np.array([num]), np.array([weights.sum()])
-    scores = scores.astype(np.float64)
+    scores = scores.astype(np.float64)  # a copy
+    if valid is not None:  # ignored pixels may hold any value (NaN, too): make them count 0
+        scores[~valid] = 0.0
     if not shift:
         low_rows = np.where(valid.any(axis=1), 0.0, np.inf) if valid is not None else None
     elif valid is None:

@@ -13,7 +13,7 @@ from interplab.seglabels.data.classes import (
     UNLABELED,
     VEGETATION,
 )
-from interplab.seglabels.data.folders import load_folder, load_pred_probs, save_folder
+from interplab.seglabels.data.folders import load_folder, load_pred_probs, mask_files, save_folder
 from interplab.seglabels.data.scenes import MIN_SIZE, StreetScenes, make_street_scenes
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "load_folder",
     "load_pred_probs",
     "make_street_scenes",
+    "mask_files",
     "save_folder",
 ]

@@ -3,6 +3,11 @@
 :func:`save_folder` and :func:`load_folder` read and write the layout ``images/<stem>.png`` +
 ``masks/<stem>.png`` (masks hold class ids); :func:`load_pred_probs` reads a model's
 probabilities from ``.npy`` (memory-mapped) or ``.npz``.
+
+Pairing order: image i of a folder is its i-th mask in file-name order (:func:`mask_files`:
+``sorted(folder.glob("*.png"))``, so ``street_1.png, street_10.png, street_2.png``), and row i of
+``pred_probs`` must hold that image's probabilities. Every entry point (``load_folder``, the
+``seglabels.score`` analysis, ``interplab seglabels score``) uses this one order.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import numpy as np
 from interplab.core.errors import ConfigError, MissingFileError, ShapeError
 from interplab.seglabels.data.scenes import StreetScenes
 
-__all__ = ["load_folder", "load_pred_probs", "read_mask", "save_folder"]
+__all__ = ["load_folder", "load_pred_probs", "mask_files", "read_mask", "save_folder"]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -51,8 +56,24 @@ def save_folder(scenes: StreetScenes, folder: str | Path) -> Path:
     return folder
 
 
+def mask_files(folder: Path) -> list[Path]:
+    """The PNG masks of ``folder`` in pairing order: sorted by file name.
+
+    The order ``sorted(Path(folder).glob("*.png"))`` gives (``.PNG`` too): plain string order of
+    the names, not natural order, so ``street_10.png`` comes before ``street_2.png`` and
+    ``scene-2.png`` before ``scene.png``. Row i of ``pred_probs`` belongs to the i-th of them.
+    """
+    return sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file()),
+        key=lambda p: p.name,
+    )
+
+
 def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a folder of images and class-id masks, paired by file stem.
+
+    Images come in the masks' file-name order (:func:`mask_files`), the order row i of
+    ``pred_probs`` must follow.
 
     Layout: ``folder/images/<stem>.png`` (or ``.jpg``/``.jpeg``) and ``folder/masks/<stem>.png``.
     A mask is a single-channel PNG of class ids (mode ``L``, ``P``, ``I`` or ``1``), or an RGB(A)
@@ -63,7 +84,7 @@ def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
     Returns:
         ``(images, labels, names)``: images float32 (N, 3, H, W) in [0, 1]; labels int64
-        (N, H, W); names the N stems, sorted.
+        (N, H, W); names the N stems, in the masks' file-name order (:func:`mask_files`).
 
     Raises:
         MissingFileError: ``folder``, ``images/`` or ``masks/`` does not exist (a
@@ -83,7 +104,7 @@ def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
                 "images/<stem>.png and masks/<stem>.png."
             )
     images = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES}
-    masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() == ".png"}
+    masks = {p.stem: p for p in mask_files(mask_dir)}
     if not images:
         raise ConfigError(
             f"No images in {str(image_dir)!r}: expected files ending in "
@@ -99,7 +120,7 @@ def load_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
             f"Mask {masks[orphans[0]].name!r} has no image in {str(image_dir)!r}; remove it or "
             "add the image with the same stem."
         )
-    names = sorted(images)
+    names = list(masks)  # the masks' file-name order
     image_list: list[np.ndarray] = []
     label_list: list[np.ndarray] = []
     for name in names:
