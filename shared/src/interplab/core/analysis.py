@@ -81,6 +81,8 @@ class RunContext:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("interplab.run"))
     _count: int = 0
+    _keys: dict[str, str] = field(default_factory=dict)
+    """Each record id suffix made so far -> how it was asked for (for the duplicate-id message)."""
 
     def record(
         self,
@@ -120,6 +122,16 @@ class RunContext:
                     "Metric(value=..., unit=..., higher_is_better=...)."
                 )
         suffix = _KEY.sub("_", key) if key is not None else f"{self._count:04d}"
+        asked = f"key={key!r}" if key is not None else f"no key (record number {self._count})"
+        earlier = self._keys.setdefault(suffix, asked)
+        if earlier != asked:
+            raise ConfigError(
+                f"two records of {self.analysis!r} get the id {self.run_id}-{suffix}: one with "
+                f"{earlier}, one with {asked}. Record ids are '<run_id>-<key>' with every run of "
+                "characters outside A-Z a-z 0-9 _ . - replaced by '_' (key='layer 1' and "
+                "key='layer/1' both give 'layer_1'; records without a key are numbered 0000, "
+                "0001, ...); give each record a key that stays distinct."
+            )
         self._count += 1
         return ExperimentRecord(
             id=f"{self.run_id}-{suffix}",

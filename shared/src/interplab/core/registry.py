@@ -22,10 +22,13 @@ from interplab.core.errors import RegistryError, UnknownAnalysisError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BrokenAnalysis",
     "ConfigField",
+    "analysis_distribution",
     "analysis_names",
     "config_fields",
     "get_analysis",
+    "load_analyses",
     "registered_analyses",
 ]
 
@@ -84,6 +87,55 @@ def get_analysis(name: str, eps: Sequence[EntryPoint] | None = None) -> type[Ana
 def _dist(ep: EntryPoint) -> str:
     dist = getattr(ep, "dist", None)
     return f"{dist.name} {dist.version}" if dist is not None else "unknown distribution"
+
+
+@dataclass(frozen=True)
+class BrokenAnalysis:
+    """An installed entry point that does not load, for `interplab analyses` and ``doctor``."""
+
+    name: str
+    value: str
+    """The entry point's ``module:Class`` (comma-separated when several claim ``name``)."""
+    distribution: str
+    error: str
+    """What went wrong, on one line."""
+
+
+def load_analyses(
+    eps: Sequence[EntryPoint] | None = None,
+) -> tuple[dict[str, type[Analysis]], list[BrokenAnalysis]]:
+    """Load every registered analysis: the classes by name, and the entry points that fail.
+
+    One broken plugin does not hide the others; :func:`get_analysis` still raises for it.
+    """
+    eps = registered_analyses() if eps is None else eps
+    loaded: dict[str, type[Analysis]] = {}
+    broken: list[BrokenAnalysis] = []
+    for name in analysis_names(eps):
+        try:
+            loaded[name] = get_analysis(name, eps)
+        except RegistryError as error:
+            found = [ep for ep in eps if ep.name == name]
+            cause = error.__cause__  # the import error itself; the rest names name and value
+            text = f"{type(cause).__name__}: {cause}" if cause is not None else str(error)
+            broken.append(
+                BrokenAnalysis(
+                    name,
+                    ", ".join(ep.value for ep in found),
+                    ", ".join(dict.fromkeys(_dist(ep) for ep in found)),
+                    " ".join(text.split()),
+                )
+            )
+    return loaded, broken
+
+
+def analysis_distribution(name: str) -> tuple[str, str] | None:
+    """(name, version) of the distribution whose entry point registers ``name``, if known."""
+    for ep in registered_analyses():
+        dist = getattr(ep, "dist", None)
+        if ep.name == name and dist is not None:
+            return str(dist.name), str(dist.version)
+    return None
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@
 :func:`check_analysis` runs the analysis the way the runner does (a fresh cache, a seed, no
 progress bars) twice, and fails with a message naming the broken rule. The rules are those of
 CONTRIBUTING.md: a ``package.what`` name, a frozen pydantic Config that rejects unknown keys, a
-docstring, declared metric specs, records made with ``ctx.record`` (right package, analysis and
-run id, unique ids, finite or NaN numbers, artifacts present in the blob store), records that
-survive JSON and a store round trip, and the same ids and numbers on a rerun with the same seed.
+docstring, declared metric specs, metric keys namespaced by the package (``mylab.score`` for
+``mylab.probe``), records made with ``ctx.record`` (right package, analysis and run id, unique
+ids, finite or NaN numbers, artifacts present in the blob store), records that survive JSON and
+a store round trip, and the same ids and numbers on a rerun with the same seed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _require(condition: bool, message: str) -> None:
 
 
 def check_analysis_class(cls: type[Analysis]) -> None:
-    """The static half of the contract: name, Config, docstring, metric specs."""
+    """The static half of the contract: name, Config, docstring, metric specs and their keys."""
     _require(isinstance(cls, type) and issubclass(cls, Analysis), f"{cls!r} is not an Analysis")
     name = getattr(cls, "name", "")
     _require(
@@ -65,6 +66,18 @@ def check_analysis_class(cls: type[Analysis]) -> None:
         f"{name}: Config must stay frozen and reject unknown keys (keep AnalysisConfig's settings)",
     )
     _require(isinstance(cls.metrics, Mapping), f"{name}: metrics must map names to MetricSpec")
+    for key in cls.metrics:
+        _check_metric_key(cls, key, "declares")
+
+
+def _check_metric_key(cls: type[Analysis], key: str, where: str) -> None:
+    """Metric keys are namespaced by the analysis's package: ``<package>.<what>``."""
+    prefix = f"{cls.package()}."
+    _require(
+        key.startswith(prefix) and len(key) > len(prefix),
+        f"{cls.name}: {where} metric {key!r}, but metric keys must start with its package "
+        f"prefix {prefix!r} (e.g. '{prefix}{key.rpartition('.')[2] or 'score'}')",
+    )
 
 
 def _context(cls: type[Analysis], config: AnalysisConfig, cache: Cache, seed: int) -> RunContext:
@@ -77,7 +90,7 @@ def _context(cls: type[Analysis], config: AnalysisConfig, cache: Cache, seed: in
         seed=seed,
         device=device,
         cache=cache,
-        env=capture_environment(device=str(device), seed=seed),
+        env=capture_environment(device=str(device), seed=seed, analysis=cls.name),
         metric_specs=cls.metrics,
         experiment="contract",
         progress=no_progress,
@@ -100,13 +113,15 @@ def _run(cls: type[Analysis], config: AnalysisConfig, cache: Cache, seed: int) -
 
 def _check_records(cls: type[Analysis], records: list[ExperimentRecord], cache: Cache) -> None:
     ids = [r.id for r in records]
-    _require(len(set(ids)) == len(ids), f"{cls.name}: record ids repeat; give each a unique key")
+    dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
+    _require(not dupes, f"{cls.name}: record ids {dupes} repeat; give each record a unique key")
     for r in records:
         where = f"{cls.name} record {r.id}"
         _require(r.analysis == cls.name and r.package == cls.package(), f"{where}: wrong name")
         _require(r.run_id.startswith("contract-"), f"{where}: run_id not the context's")
         _require(r.status == "completed", f"{where}: status {r.status!r}, expected completed")
         for key, metric in r.metrics.items():
+            _check_metric_key(cls, key, f"record {r.id} reports")
             _require(
                 math.isfinite(metric.value) or math.isnan(metric.value),
                 f"{where}: metric {key!r} is infinite; store NaN for 'undefined'",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -21,6 +21,7 @@ from interplab.core.cli._common import (
     Package,
     StoreOption,
     console,
+    err_console,
     filters,
     missing_store,
     open_cache,
@@ -29,6 +30,9 @@ from interplab.core.cli._common import (
 )
 from interplab.core.errors import ConfigError
 from interplab.core.records import format_value
+
+if TYPE_CHECKING:
+    from interplab.core.registry import BrokenAnalysis
 
 _RUNNERS = ("local", "process", "ray")
 
@@ -128,16 +132,22 @@ def _print_console_summaries(summary: Any, cache: Any) -> None:
 def analyses(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List the registered analyses and their config fields."""
-    from interplab.core.registry import analysis_names, config_fields, get_analysis
+    """List the registered analyses and their config fields, then any plugins that fail to load."""
+    from interplab.core.registry import config_fields, load_analyses
 
+    loaded, broken = load_analyses()
     rows: list[dict[str, Any]] = []
-    for name in analysis_names():
-        cls = get_analysis(name)
+    for name, cls in loaded.items():
         fields = [dataclasses.asdict(f) for f in config_fields(cls)]
         rows.append({"name": name, "summary": cls.summary(), "fields": fields})
-    if as_json:
+    if as_json:  # stdout stays a list of analyses; the broken plugins go to stderr
         typer.echo(json.dumps(rows, indent=2, default=str))
+        for b in broken:
+            err_console.print(
+                f"[yellow]warning:[/] analysis '{escape(b.name)}' ({escape(b.value)}, from "
+                f"{escape(b.distribution)}) cannot be loaded: {escape(b.error)}",
+                soft_wrap=True,
+            )
         return
     table = Table(title="registered analyses", title_justify="left", show_lines=True)
     table.add_column("analysis", overflow="fold")
@@ -151,6 +161,23 @@ def analyses(
         ]
         table.add_row(f"[bold]{row['name']}[/]\n{escape(row['summary'])}", "\n".join(lines) or "-")
     console.print(table)
+    if broken:
+        _print_broken(broken)
+
+
+def _print_broken(broken: Sequence[BrokenAnalysis]) -> None:
+    """The `broken plugins` table of ``analyses``: name, entry point and error of each."""
+    table = Table(title="[red]broken plugins[/] (not loadable)", title_justify="left")
+    for column in ("analysis", "entry point", "error"):
+        table.add_column(column, overflow="fold")
+    for b in broken:
+        where = escape(f"{b.value} (from {b.distribution})")
+        table.add_row(escape(b.name), where, f"[red]{escape(b.error)}[/]")
+    console.print(table)
+    console.print(
+        "Specs that name a broken analysis fail; the others run. Fix the plugin's import or "
+        "make its class `name` equal the entry-point name, or uninstall it."
+    )
 
 
 @app.command()
@@ -238,7 +265,7 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
 
     from interplab.core.environment import package_versions
     from interplab.core.paths import interplab_home
-    from interplab.core.registry import analysis_names
+    from interplab.core.registry import load_analyses
 
     table = Table(show_header=False, title="interplab doctor", title_justify="left")
     table.add_column()
@@ -268,17 +295,23 @@ def doctor(store: StoreOption = None, cache_dir: CacheOption = None) -> None:
     for label, module in extras.items():
         present = importlib.util.find_spec(module) is not None
         table.add_row(label, "[green]present[/]" if present else "[dim]not installed[/]")
-    table.add_row("analyses", _analyses_by_package(analysis_names()))
+    loaded, broken = load_analyses()
+    names = sorted([*loaded, *(b.name for b in broken)])
+    table.add_row("analyses", _analyses_by_package(names, {b.name for b in broken}))
     console.print(table)
 
 
-def _analyses_by_package(names: list[str]) -> str:
-    """``robustness: cka, logit-lens, ...``, one line per package prefix (``none`` if empty)."""
+def _analyses_by_package(names: list[str], broken: Collection[str] = ()) -> str:
+    """``robustness: cka, logit-lens, ...``, one line per package prefix (``none`` if empty).
+
+    Names in ``broken`` (plugins that fail to load) are shown in red with ``(broken)``.
+    """
     groups: dict[str, list[str]] = {}
     for name in names:
         package, _, short = name.rpartition(".")
-        groups.setdefault(package, []).append(short)
-    lines = [f"{package}: {', '.join(shorts)}" if package else ", ".join(shorts)
+        shown = f"[red]{escape(short)} (broken)[/]" if name in broken else escape(short)
+        groups.setdefault(package, []).append(shown)
+    lines = [f"{escape(package)}: {', '.join(shorts)}" if package else ", ".join(shorts)
              for package, shorts in groups.items()]  # fmt: skip
     return "\n".join(lines) or "none"
 

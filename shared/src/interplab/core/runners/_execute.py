@@ -84,7 +84,7 @@ def execute_task(
     store = Store(store_url)
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    env = capture_environment(seed=task.seed)  # every marker record carries it too
+    env = capture_environment(seed=task.seed, analysis=task.analysis)  # markers carry it too
     store.add(placeholder_record(task, "running", started_at=started, env=env))
     try:
         analysis_cls = get_analysis(task.analysis)

@@ -93,7 +93,13 @@ class Store:
             raise StoreError(f"records {strays[:3]} do not belong to run {run_id!r}.")
         ids = [r.id for r in batch]
         if len(set(ids)) != len(ids):
-            raise StoreError(f"records of run {run_id!r} share ids; each record id must be unique.")
+            dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
+            raise StoreError(
+                f"records of run {run_id!r} share ids {dupes}; each record id must be unique. Ids "
+                "are '<run_id>-<key>' from ctx.record(..., key=...), with characters outside "
+                "A-Z a-z 0-9 _ . - replaced by '_' (key='layer 1' and key='layer/1' both give "
+                "'layer_1'); give each record a distinct key."
+            )
         rows = record_rows(batch)
 
         def write(conn: Connection) -> None:
