@@ -63,7 +63,7 @@ corpus = "{corpus}"
                          batch_size=4)  # fmt: skip
     frame = layer_sweep(bridge, tokens, n_bootstrap=50).set_index("intervention")
     swap = by_key["swap-L1-L2"]
-    assert swap.params["kind"] == "swap" and swap.params["layers"] == [1, 2]
+    assert swap.params["kind"] == "swap" and swap.params["intervention_layers"] == [1, 2]
     assert swap.params["relative_depth"] == pytest.approx(1 / 3)
     assert swap.metrics["robustness.kl"].value == pytest.approx(frame.loc["swap-L1-L2", "kl"])
     assert swap.metrics["robustness.kl"].unit == "nats"
@@ -105,9 +105,19 @@ kinds = ["delete"]
     rows = [r for r in records if "kind" in r.params]
     assert len(rows) == 8 and len({r.id for r in rows}) == 8  # one per (model, intervention)
     assert {r.params["model"] for r in rows} == {str(tiny_gpt2_dir), str(tiny_neox_dir)}
-    summary = next(r for r in records if r.id.endswith("-summary"))
+    summaries = {r.id.removeprefix(f"{r.run_id}-"): r for r in records if "kind" not in r.params}
+    summary = summaries.pop("summary")  # the run's: pooled over both models' rows
     assert summary.params["models"] == [str(tiny_gpt2_dir), str(tiny_neox_dir)]
     assert summary.params["model"] is None  # not the config's unused default model
+    assert len(summaries) == 2, "and one summary per model"
+    key = "robustness.max_kl"
+    for own in summaries.values():
+        mine = [r.metrics["robustness.kl"].value for r in rows
+                if r.params["model"] == own.params["model"]]  # fmt: skip
+        assert own.metrics["robustness.n_interventions"].value == len(mine) == 4
+        assert own.metrics[key].value == max(mine)
+    assert summary.metrics[key].value == max(r.metrics["robustness.kl"].value for r in rows)
+    assert summary.metrics["robustness.n_interventions"].value == 8
 
 
 @pytest.mark.parametrize(

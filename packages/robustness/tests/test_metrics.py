@@ -94,8 +94,21 @@ def test_accuracy_retained_is_nan_when_the_original_is_never_right() -> None:
     lo = torch.zeros(1, 3, 4, dtype=torch.float64)
     lo[..., 0] = 5.0  # always predicts token 0
     ids = torch.tensor([[0, 1, 2]])
-    got = summarize(token_metrics(lo, lo, ids[:, 1:], torch.ones(1, 2, dtype=torch.bool)))
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    got = summarize(token_metrics(lo, lo, ids[:, 1:], mask), mask)
     assert got["acc_orig"] == 0 and math.isnan(got["acc_retained"])
+
+
+def test_grid_metrics_need_their_mask_so_that_padding_does_not_count() -> None:
+    lo = torch.randn(2, 4, 6, dtype=torch.float64)
+    ids = torch.tensor([[0, 1, 2, 3], [0, 4, 0, 0]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])  # the second row is padded
+    grid = token_metrics(lo, lo.flip(-1), ids[:, 1:], mask)
+    with pytest.raises(ShapeError, match=r"pass the same target_mask"):
+        summarize(grid)
+    with pytest.raises(ShapeError, match=r"target_mask has shape \(2, 2\)"):
+        summarize(grid, mask[:, :2])
+    assert summarize(grid, mask)["n_tokens"] == 4
 
 
 def test_the_sign_of_loss_delta_is_positive_when_the_intervention_hurts() -> None:
@@ -163,14 +176,15 @@ def test_token_frame_rows_sit_on_the_prediction_grid() -> None:
     flat = compare(base, li)
     frame = token_frame(base, flat, batch, model="m", intervention="delete-L0", layers="0")
     assert list(frame.columns) == [
-        "model", "intervention", "layers", "doc_id", "pos", "target_id", "top1_orig_id",
-        "top1_int_id", "loss_orig", "loss_int", "kl", "H_orig", "H_int",
+        "model", "intervention", "layers", "doc_id", "pos", "target_index", "target_id",
+        "top1_orig_id", "top1_int_id", "loss_orig", "loss_int", "kl", "H_orig", "H_int",
     ]  # fmt: skip
     assert len(frame) == int(batch.target_mask.sum())
     grid = token_metrics(lo, li, batch.targets, batch.target_mask)
     for row in frame.itertuples():
         b = "abc".index(row.doc_id)
         assert row.target_id == ids[b, row.pos + 1]  # position pos predicts token pos + 1
+        assert row.target_index == row.pos  # every row starts its document here
         assert row.kl == grid["kl"][b, row.pos].item()
         assert row.loss_orig == grid["loss_orig"][b, row.pos].item()
         assert row.top1_int_id == grid["top1_int"][b, row.pos].item()

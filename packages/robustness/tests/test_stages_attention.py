@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from robustness_helpers import boot, toy_corpus
-from stages_fixtures import spiky_dir, varied_tokens
+from stages_fixtures import save_spiky, spiky_dir, varied_tokens
 
 from interplab.core.errors import ConfigError
 from interplab.robustness.stages import (
@@ -14,6 +14,7 @@ from interplab.robustness.stages import (
     subjoiner_scores,
     word_starts,
 )
+from interplab.robustness.stages._capture import run_captured
 from interplab.robustness.tokens import load_tokens
 
 pytestmark = pytest.mark.usefixtures("no_grad_one_thread")
@@ -117,8 +118,9 @@ def test_word_starts_follow_the_documented_definition():
 
 
 def _hand_subjoiner(per_batch, ids_batches, tokenizer, max_offset):
+    """Plain loops: baseline matched per (offset m, query position q) bucket."""
     text = {}
-    within_sum, within_n = defaultdict(float), defaultdict(int)
+    cont_sum, cont_n = defaultdict(float), defaultdict(int)  # keyed by (m, q)
     base_sum, base_n = defaultdict(float), defaultdict(int)
     for (mask, layers), ids in zip(per_batch, ids_batches, strict=True):
         a = np.stack(layers)  # [L, B, H, T, T]
@@ -134,17 +136,17 @@ def _hand_subjoiner(per_batch, ids_batches, tokenizer, max_offset):
                 start = start if joins else q
                 m = q - start
                 if 1 <= m <= max_offset:
-                    within_sum[m] = within_sum[m] + a[:, row, :, q, start:q].sum(-1)
-                    within_n[m] += 1
+                    cont_sum[m, q] = cont_sum[m, q] + a[:, row, :, q, start:q].sum(-1)
+                    cont_n[m, q] += 1
                 elif m == 0:
                     for mm in range(1, max_offset + 1):
                         if q - mm >= 1:
-                            base_sum[mm] = base_sum[mm] + a[:, row, :, q, q - mm : q].sum(-1)
-                            base_n[mm] += 1
-    usable = [m for m in within_n if base_n[m]]
-    total = sum(within_n[m] for m in usable)
-    within = sum(within_sum[m] for m in usable) / total
-    baseline = sum(within_n[m] * base_sum[m] / base_n[m] for m in usable) / total
+                            base_sum[mm, q] = base_sum[mm, q] + a[:, row, :, q, q - mm : q].sum(-1)
+                            base_n[mm, q] += 1
+    usable = [key for key in cont_n if base_n[key]]
+    total = sum(cont_n[key] for key in usable)
+    within = sum(cont_sum[key] for key in usable) / total
+    baseline = sum(cont_n[key] * base_sum[key] / base_n[key] for key in usable) / total
     return within, baseline, total
 
 
@@ -158,6 +160,80 @@ def test_subjoiner_scores_match_a_hand_loop(model, tokens):
     np.testing.assert_allclose(result.baseline, baseline, rtol=1e-5)
     np.testing.assert_allclose(result.score, within - baseline, atol=1e-6)
     assert np.abs(result.score).max() > 1e-3
+
+
+def _long_tokens(model):
+    """16 rows of up to 64 tokens (several toy documents per row), some right-padded."""
+    docs = toy_corpus(64)
+    docs = [" ".join(docs[4 * i : 4 * i + 4])[: 150 + 40 * i] for i in range(16)]
+    return load_tokens(docs, model, token_budget=16 * 64, seq_len=64, batch_size=4, windows=False)
+
+
+def _zero_query_key(path, family):
+    """Zero every query and key weight and bias: each head's attention is exactly uniform."""
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_pretrained(path)
+    d, heads = hf.config.hidden_size, hf.config.num_attention_heads
+    with torch.no_grad():
+        if family == "gpt2":  # Conv1D [d_in, 3 d_out], columns q | k | v
+            for block in hf.transformer.h:
+                block.attn.c_attn.weight[:, : 2 * d] = 0
+                block.attn.c_attn.bias[: 2 * d] = 0
+        else:  # Linear [3 d_out, d_in], rows per head: q | k | v of head_size each
+            size = d // heads
+            for layer in hf.gpt_neox.layers:
+                qkv = layer.attention.query_key_value
+                rows = torch.arange(3 * d).view(heads, 3 * size)[:, : 2 * size].reshape(-1)
+                qkv.weight[rows] = 0
+                qkv.bias[rows] = 0
+    hf.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+@pytest.mark.parametrize("family", ["gpt2", "neox"])
+def test_uniform_attention_scores_zero_on_every_head(family, tmp_path):
+    model = boot(_zero_query_key(save_spiky(tmp_path, family), family))
+    tokens = _long_tokens(model)
+    a = run_captured(model, tokens.batches[0].ids, patterns=True).patterns[0][0, 0]
+    np.testing.assert_allclose(a[5, :6], np.full(6, 1 / 6), rtol=1e-5)  # uniform indeed
+    result = subjoiner_scores(model, tokens)
+    assert result.n_queries > 100
+    assert np.abs(result.within - result.within.mean()).max() < 1e-5  # no head prefers anything
+    np.testing.assert_allclose(result.score, 0.0, atol=1e-6)
+
+
+def test_constructed_heads_score_as_documented(model):
+    """Layer 0's pattern replaced: head 0 reads only the previous piece of the query's own word
+    (word-initial queries read BOS), head 1 only BOS, head 2 always the previous token, head 3
+    is uniform. Analytic scores 1, 0, 0, 0 (head 0: within 1, baseline 0; head 2: within =
+    baseline = 1)."""
+    tokens = _long_tokens(model)
+    starts = iter([word_starts(b.ids, b.mask, model.tokenizer) for b in tokens])
+
+    def replace(_module, _args, output):
+        st = next(starts)  # one forward pass per batch, in order
+        t = output.shape[-1]
+        pos = torch.arange(t)
+        bos = torch.zeros(t, t)
+        bos[:, 0] = 1.0
+        prev = torch.diag(torch.ones(t - 1), -1)
+        prev[0, 0] = 1.0
+        cont = (pos[None, :] > st) & (st >= 1)  # [B, T] continuation pieces
+        new = torch.zeros_like(output)
+        new[:, 0] = torch.where(cont[:, :, None], prev, bos)
+        new[:, 1], new[:, 2] = bos, prev
+        new[:, 3] = torch.tril(torch.ones(t, t)) / (pos[:, None] + 1)
+        return new
+
+    handle = model.blocks[0].attn.hook_pattern.register_forward_hook(replace)
+    try:
+        result = subjoiner_scores(model, tokens, max_offset=8)
+    finally:
+        handle.remove()
+    np.testing.assert_allclose(result.within[0], [1, 0, 1, result.within[0, 3]], atol=1e-6)
+    np.testing.assert_allclose(result.baseline[0, :3], [0, 0, 1], atol=1e-6)
+    np.testing.assert_allclose(result.score[0], [1, 0, 0, 0], atol=1e-6)
 
 
 def test_deleted_and_swapped_blocks_are_read_in_execution_order(model, tokens):

@@ -116,9 +116,13 @@ def test_per_token_frame_matches_the_summary(tiny_gpt2_dir: Path) -> None:
         assert means.loc[row.intervention, "H_int"] == pytest.approx(row.entropy_int, rel=1e-12)
     first = per_token[per_token["intervention"] == "delete-L0"]
     docs = [d for b in tokens for d in b.doc_ids]
-    assert list(dict.fromkeys(first["doc_id"])) == docs
+    assert len(docs) > len(set(docs)), "long documents continue in further rows"
+    assert list(dict.fromkeys(first["doc_id"])) == list(dict.fromkeys(docs))
+    assert not first.duplicated(["doc_id", "target_index"]).any()  # one token each
+    for doc, rows in first.groupby("doc_id", sort=False):
+        assert list(rows["target_index"]) == list(range(len(rows))), doc  # whole, in order
     batch = tokens.batches[0]
-    row0 = first[first["doc_id"] == batch.doc_ids[0]]
+    row0 = first[first["doc_id"] == batch.doc_ids[0]].iloc[: int(batch.mask[0].sum()) - 1]
     assert list(row0["pos"]) == list(range(int(batch.mask[0].sum()) - 1))
     assert list(row0["target_id"]) == batch.ids[0, 1 : len(row0) + 1].tolist()
 
@@ -156,6 +160,32 @@ def test_bad_sweep_arguments_are_clear_errors(tiny_gpt2_dir: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"rows of 80 tokens exceed the model's context n_ctx=64"):
         layer_sweep(bridge, too_long)
+    with pytest.raises(ConfigError, match=r"tokens is a list; pass the TokenSet"):
+        layer_sweep(bridge, list(tokens.batches))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"tokens is a Tensor; pass the TokenSet"):
+        layer_sweep(bridge, tokens.batches[0].ids)  # type: ignore[arg-type]
+
+
+def test_the_bootstrap_resamples_documents_with_their_windows_together() -> None:
+    """Rows of one document are one bootstrap unit: the CIs are those of a document resampling
+    computed here by hand with the same generator."""
+    from interplab.robustness.sweep import _SUMS, _frame, sweep_items
+
+    items = sweep_items(2, ("delete",))[:1]
+    rng = np.random.default_rng(1)
+    row_sums = rng.random((5, len(_SUMS)))  # [rows, M]
+    counts = np.array([3.0, 4.0, 2.0, 5.0, 1.0])  # predictions per row
+    doc_ids = ["a", "b", "a", "c", "b"]  # windows of three documents, interleaved
+    frame = _frame(items, [[row_sums]], [counts], doc_ids, "m", 2, "", n_bootstrap=200, seed=3)
+    docs = {"a": [0, 2], "b": [1, 4], "c": [3]}
+    doc_sums = np.stack([row_sums[rows].sum(axis=0) for rows in docs.values()])  # [D, M]
+    doc_counts = np.array([counts[rows].sum() for rows in docs.values()])
+    weights = np.random.default_rng(3).multinomial(3, np.full(3, 1 / 3), size=200)  # [R, D]
+    kl = (weights @ doc_sums)[:, _SUMS.index("kl")] / (weights @ doc_counts)
+    low, high = np.percentile(kl, [2.5, 97.5])
+    assert frame.loc[0, "kl_ci_low"] == pytest.approx(low, rel=1e-12)
+    assert frame.loc[0, "kl_ci_high"] == pytest.approx(high, rel=1e-12)
+    assert frame.loc[0, "kl"] == pytest.approx(row_sums[:, 0].sum() / counts.sum(), rel=1e-12)
 
 
 def test_plot_sweep_draws_one_line_per_model_with_bands(tiny_gpt2_dir: Path) -> None:

@@ -8,6 +8,8 @@ from robustness_helpers import build_tokenizer, toy_corpus
 from interplab.core.errors import ConfigError
 from interplab.robustness.tokens import load_tokens
 
+pytestmark = pytest.mark.filterwarnings("ignore:token_budget=.*:UserWarning")
+
 
 @pytest.fixture(scope="module")
 def tokenizer():
@@ -26,7 +28,9 @@ def encode(tokenizer, text: str) -> list[int]:
 
 def test_rows_are_bos_then_the_documents_first_tokens_right_padded(tokenizer) -> None:
     docs = toy_corpus(7)
-    tokens = load_tokens(docs, tokenizer, token_budget=10_000, seq_len=40, batch_size=3)
+    tokens = load_tokens(
+        docs, tokenizer, token_budget=10_000, seq_len=40, batch_size=3, windows=False
+    )
     assert [len(b) for b in tokens] == [3, 3, 1]
     row = 0
     for batch in tokens:
@@ -44,7 +48,7 @@ def test_rows_are_bos_then_the_documents_first_tokens_right_padded(tokenizer) ->
 
 def test_budget_counts_real_tokens_and_cuts_the_last_document(tokenizer) -> None:
     docs = toy_corpus(50)
-    tokens = load_tokens(docs, tokenizer, token_budget=333, seq_len=64, batch_size=4)
+    tokens = load_tokens(docs, tokenizer, token_budget=333, seq_len=64, batch_size=4, windows=False)
     assert tokens.token_budget - 1 <= tokens.n_tokens <= 333
     lengths = [int(m) for b in tokens for m in b.mask.sum(1)]
     assert sum(lengths) == tokens.n_tokens
@@ -136,3 +140,44 @@ def test_a_string_a_missing_tokenizer_and_an_empty_one_are_named(tmp_path: Path)
         load_tokens(docs[0], bare, token_budget=100)
     with pytest.raises(ConfigError, match=r"tokenizer=None: pass the model"):
         load_tokens(docs, None, token_budget=100)
+
+
+def test_long_documents_continue_in_windows_each_behind_bos(tokenizer) -> None:
+    docs = [Doc("a", " ".join(toy_corpus(8))), Doc("b", " ".join(toy_corpus(5)))]
+    tokens = load_tokens(docs, tokenizer, token_budget=100_000, seq_len=16, batch_size=3)
+    rows = [
+        (doc_id, start, ids[: int(mask.sum())].tolist())
+        for batch in tokens
+        for doc_id, start, ids, mask in zip(
+            batch.doc_ids, batch.starts, batch.ids, batch.mask, strict=True
+        )
+    ]
+    for doc in docs:
+        text = encode(tokenizer, doc.text)[1:]
+        mine = [(start, ids) for doc_id, start, ids in rows if doc_id == doc.doc_id]
+        assert len(mine) == -(-len(text) // 15) > 2
+        assert [start for start, _ in mine] == list(range(0, len(text), 15))
+        assert all(ids[0] == tokenizer.bos_token_id for _, ids in mine)
+        assert [t for _, ids in mine for t in ids[1:]] == text  # every token once, in order
+    assert tokens.n_tokens == sum(len(ids) for _, _, ids in rows)
+
+
+def test_a_budget_the_documents_cannot_fill_warns_and_keeps_what_they_hold(tokenizer) -> None:
+    docs = toy_corpus(4)
+    with pytest.warns(UserWarning, match=r"token_budget=100000, but the 4 documents hold only"):
+        tokens = load_tokens(docs, tokenizer, token_budget=100_000, seq_len=16)
+    assert tokens.n_tokens == sum(
+        len(encode(tokenizer, d)) - 1 + -(-(len(encode(tokenizer, d)) - 1) // 15) for d in docs
+    )  # every token of every document, plus one BOS per window
+    with pytest.warns(UserWarning, match=r"each cut after its first row: windows=False"):
+        load_tokens(docs, tokenizer, token_budget=100_000, seq_len=16, windows=False)
+
+
+@pytest.mark.parametrize(
+    "field, value", [("token_budget", 100.5), ("token_budget", "1000"), ("seq_len", 16.0),
+                     ("batch_size", True)],
+)  # fmt: skip
+def test_numbers_that_are_not_whole_are_named(tokenizer, field: str, value: object) -> None:
+    arguments = {"token_budget": 1000, "seq_len": 16, "batch_size": 2, field: value}
+    with pytest.raises(ConfigError, match=rf"{field}={value!r} must be a whole number"):
+        load_tokens(toy_corpus(3), tokenizer, **arguments)

@@ -389,7 +389,23 @@ def summarize(
         ``kl``, ``top1_agreement``, ``acc_orig``, ``acc_int``, ``acc_retained`` (=
         acc_int / acc_orig; NaN if acc_orig is 0), ``loss_orig``, ``loss_int``, ``loss_delta``,
         ``entropy_orig``, ``entropy_int`` and ``n_tokens``.
+
+    Raises:
+        ShapeError: grid metrics without their ``target_mask`` (the padded positions would
+            count), or a mask of another shape.
     """
+    grid = metrics["kl"].ndim == 2
+    if grid and target_mask is None:
+        raise ShapeError(
+            f"metrics are on the [B, T-1] grid {tuple(metrics['kl'].shape)} of token_metrics, "
+            "whose padded positions must not count; pass the same target_mask: "
+            "summarize(metrics, target_mask)."
+        )
+    if target_mask is not None and tuple(target_mask.shape) != tuple(metrics["kl"].shape):
+        raise ShapeError(
+            f"target_mask has shape {tuple(target_mask.shape)} but the metrics "
+            f"{tuple(metrics['kl'].shape)}; pass the mask given to token_metrics."
+        )
 
     def pick(key: str) -> torch.Tensor:
         values = metrics[key]
@@ -417,9 +433,12 @@ def token_frame(
 ) -> pd.DataFrame:
     """Tidy per-token rows of one intervention on one batch (reference §6 schema).
 
-    Columns: ``model, intervention, layers, doc_id, pos, target_id, top1_orig_id, top1_int_id,
-    loss_orig, loss_int, kl, H_orig, H_int``, all at prediction position ``pos`` (which
-    predicts ``target_id``, the token at ``pos + 1``); entropies in bits, the rest in nats.
+    Columns: ``model, intervention, layers, doc_id, pos, target_index, target_id, top1_orig_id,
+    top1_int_id, loss_orig, loss_int, kl, H_orig, H_int``, all at prediction position ``pos`` of
+    the row (which predicts ``target_id``, the row's token at ``pos + 1``); ``target_index`` is
+    that token's index among its document's tokens (BOS not counted; rows that continue a
+    document start further in), so ``(doc_id, target_index)`` names one token. Entropies in
+    bits, the rest in nats.
     """
     import numpy as np
     import pandas as pd
@@ -433,6 +452,8 @@ def token_frame(
             "layers": [layers] * n,
             "doc_id": np.asarray(batch.doc_ids, dtype=object)[rows],
             "pos": base.positions.cpu().numpy(),
+            "target_index": base.positions.cpu().numpy()
+            + np.asarray(batch.starts or [0] * len(batch), dtype=np.int64)[rows],
             "target_id": base.targets.cpu().numpy(),
             "top1_orig_id": flat["top1_orig"].cpu().numpy(),
             "top1_int_id": flat["top1_int"].cpu().numpy(),

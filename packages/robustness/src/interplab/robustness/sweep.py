@@ -49,12 +49,12 @@ from interplab.robustness.interventions.ops import (
     Swap,
 )
 from interplab.robustness.metrics import Baseline, baseline, compare, token_frame
-from interplab.robustness.tokens import check_fits
+from interplab.robustness.tokens import TokenSet, check_fits
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from interplab.robustness.tokens import TokenBatch, TokenSet
+    from interplab.robustness.tokens import TokenBatch
 
 __all__ = ["KINDS", "SUMMARY_METRICS", "SweepItem", "layer_sweep", "sweep_items"]
 
@@ -168,6 +168,12 @@ def _trace(ops: Sequence[Intervention], n_layers: int) -> tuple[Step, ...]:
 
 @contextmanager
 def _only(blocks: nn.ModuleList, modules: list[nn.Module]) -> Iterator[None]:
+    """``blocks`` holds only ``modules`` (in place) for the ``with`` block.
+
+    Used inside ``intervene`` only: its forward guard reads the list at each forward, so
+    per-layer config lists (``config.layer_types``) are set for exactly these blocks, each with
+    its own type, not the types of the first slots.
+    """
     before = list(blocks)
     set_blocks(blocks, modules)
     try:
@@ -345,6 +351,11 @@ def layer_sweep(
     """
     import pandas as pd
 
+    if not isinstance(tokens, TokenSet):
+        raise ConfigError(
+            f"tokens is a {type(tokens).__name__}; pass the TokenSet that "
+            "load_tokens(documents, model, token_budget=...) returns."
+        )
     if len(tokens) == 0 or tokens.n_predictions == 0:
         raise ConfigError("the token set holds no prediction positions; raise token_budget.")
     if n_bootstrap < 1:
@@ -366,6 +377,7 @@ def layer_sweep(
     run = progress or no_progress
     sums: list[list[np.ndarray]] = [[] for _ in items]
     counts: list[np.ndarray] = []
+    doc_ids: list[str] = []
     frames: list[pd.DataFrame] = []
     was_training = model.training
     model.eval()
@@ -377,6 +389,7 @@ def layer_sweep(
                 clean = _run_clean(model, block_list, gpu_batch.ids, cache)
                 base = baseline(clean, gpu_batch.targets, gpu_batch.target_mask)
                 counts.append(np.bincount(base.rows.cpu().numpy(), minlength=len(batch)))
+                doc_ids.extend(batch.doc_ids)
                 for k in order:
                     out = _run_item(model, block_list, items[k], gpu_batch.ids, cache, n_layers)
                     flat = compare(base, out)
@@ -385,7 +398,7 @@ def layer_sweep(
                         frames.append(_tokens_of(base, flat, batch, name, items[k]))
     finally:
         model.train(was_training)
-    frame = _frame(items, sums, counts, name, n_layers, swap_mode, n_bootstrap, seed)
+    frame = _frame(items, sums, counts, doc_ids, name, n_layers, swap_mode, n_bootstrap, seed)
     if not per_token:
         return frame
     per_token_frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -406,23 +419,29 @@ def _frame(
     items: list[SweepItem],
     sums: list[list[np.ndarray]],
     counts: list[np.ndarray],
+    doc_ids: list[str],
     name: str,
     n_layers: int,
     swap_mode: str,
     n_bootstrap: int,
     seed: int,
 ) -> pd.DataFrame:
+    """One row per item; the bootstrap resamples documents (a document's windows together)."""
     import pandas as pd
 
-    doc_counts = np.concatenate(counts).astype(np.float64)  # [D]
-    n_docs = len(doc_counts)
+    first_seen = {doc: k for k, doc in enumerate(dict.fromkeys(doc_ids))}
+    doc_of_row = np.array([first_seen[doc] for doc in doc_ids])  # [rows] document index
+    n_docs = len(first_seen)
+    doc_counts = np.bincount(doc_of_row, weights=np.concatenate(counts), minlength=n_docs)  # [D]
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=n_bootstrap).astype(
         np.float64
     )  # [R, D]
     rows = []
     for item, parts in zip(items, sums, strict=True):
-        doc_sums = np.concatenate(parts)  # [D, M]
+        row_sums = np.concatenate(parts)  # [rows, M]
+        doc_sums = np.zeros((n_docs, row_sums.shape[1]))  # [D, M]
+        np.add.at(doc_sums, doc_of_row, row_sums)
         point = _summaries(doc_sums.sum(axis=0), doc_counts.sum())
         draws = _summaries(weights @ doc_sums, weights @ doc_counts)  # [R] each
         row: dict[str, Any] = {

@@ -1,16 +1,21 @@
 """Deterministic, batched, right-padded token sets with an explicit token budget.
 
-Every row is one document: BOS, then its first ``seq_len - 1`` tokens. Documents are taken in
-the order given until the budget of real tokens is spent (the last one is cut to fit; a single
+Every row is a window of one document: BOS, then up to ``seq_len - 1`` of its tokens. A
+document longer than that continues in further rows (consecutive, not overlapping, each behind
+its own BOS, as the zoo was trained); with ``windows=False`` it is cut after its first row
+instead, the paper's protocol (one row per document, cut at the context). Documents are taken in
+the order given until the budget of real tokens is spent (the last row is cut to fit; a single
 token left over is dropped, as it predicts nothing), so the same texts, tokenizer and budget
-always give the same tokens. Rows are right-padded and
-carry a mask; positions and document ids are kept, so every per-token metric can be traced back
-to ``(doc_id, pos)``. Right padding is safe for causal models: a real position never attends to a
-later pad, so only the metrics need the mask.
+always give the same tokens. A budget the documents cannot fill is a warning, and the token set
+holds what they gave (:attr:`TokenSet.n_tokens`). Rows are right-padded and carry a mask;
+document ids and each row's offset in its document are kept, so every per-token metric can be
+traced back to ``(doc_id, start + pos)``. Right padding is safe for causal models: a real
+position never attends to a later pad, so only the metrics need the mask.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,19 +41,22 @@ class TokenBatch:
     Attributes:
         ids: [batch, seq] token ids, right-padded with the pad id.
         mask: [batch, seq] bool, True at real tokens.
-        doc_ids: [batch] document ids.
+        doc_ids: [batch] document ids (several rows may share one: windows of a document).
+        starts: [batch] where each row's text starts in its document, in tokens (its position
+            1 is the document's token ``start``); empty means every row starts at 0.
     """
 
     ids: torch.Tensor
     mask: torch.Tensor
     doc_ids: tuple[str, ...]
+    starts: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
     @property
     def positions(self) -> torch.Tensor:
-        """[batch, seq] position of each token in its document (BOS is 0)."""
+        """[batch, seq] position of each token in its row (BOS is 0)."""
         return torch.arange(self.ids.shape[1]).expand_as(self.ids)
 
     @property
@@ -68,7 +76,7 @@ class TokenBatch:
 
     def to(self, device: torch.device | str) -> TokenBatch:
         """The batch with ``ids`` and ``mask`` on ``device``."""
-        return TokenBatch(self.ids.to(device), self.mask.to(device), self.doc_ids)
+        return TokenBatch(self.ids.to(device), self.mask.to(device), self.doc_ids, self.starts)
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,7 @@ def load_tokens(
     token_budget: int,
     seq_len: int | None = None,
     batch_size: int = 8,
+    windows: bool = True,
 ) -> TokenSet:
     """Tokenize ``documents`` into right-padded batches holding at most ``token_budget`` tokens.
 
@@ -173,6 +182,11 @@ def load_tokens(
             the model's context length when ``tokenizer`` is a model, else 256; more than the
             model's context is an error.
         batch_size: rows per batch.
+        windows: a document longer than a row continues in further rows (default); False cuts
+            it after its first row (the paper's protocol).
+
+    Warns:
+        UserWarning: the documents hold fewer tokens than ``token_budget``.
     """
     if tokenizer is None:
         raise ConfigError(
@@ -183,6 +197,9 @@ def load_tokens(
             f"documents is one string ({documents[:40]!r}…), which would read as one document "
             "per character; pass a list of texts, e.g. [text]."
         )
+    _check_whole("token_budget", token_budget)
+    _check_whole("seq_len", seq_len)
+    _check_whole("batch_size", batch_size)
     n_ctx = context_length(tokenizer)
     if seq_len is None:
         seq_len = n_ctx or 256
@@ -207,19 +224,22 @@ def load_tokens(
             "every document: set tokenizer.bos_token (e.g. '<|endoftext|>')."
         )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bos
-    rows: list[tuple[str, list[int]]] = []
+    rows: list[tuple[str, int, list[int]]] = []  # (doc id, start, BOS + tokens)
     spent = 0
     read = 0
     with_text = 0
+    body = seq_len - 1
     for index, doc in enumerate(documents):
         read += 1
         doc_id, text = (str(index), doc) if isinstance(doc, str) else (doc.doc_id, doc.text)
         with_text += bool(text.strip())
-        ids = [bos, *_encode(tokenizer, text)][: min(seq_len, token_budget - spent)]
-        if len(ids) < 2:
-            continue
-        rows.append((doc_id, ids))
-        spent += len(ids)
+        tokens = _encode(tokenizer, text)
+        for start in range(0, len(tokens), body) if windows else range(min(len(tokens), 1)):
+            ids = [bos, *tokens[start : start + body]][: token_budget - spent]
+            if len(ids) < 2:
+                break
+            rows.append((doc_id, start, ids))
+            spent += len(ids)
         if spent >= token_budget - 1:
             break
     if not rows and with_text:
@@ -233,14 +253,28 @@ def load_tokens(
             f"no tokens: the {read} documents read gave nothing to predict within "
             f"token_budget={token_budget}; pass non-empty documents."
         )
+    if spent < token_budget - 1:
+        cut = "" if windows else " (each cut after its first row: windows=False)"
+        warnings.warn(
+            f"token_budget={token_budget}, but the {read} documents hold only {spent} tokens "
+            f"with BOS{cut}; using those {spent}. Pass more documents or a smaller budget.",
+            stacklevel=2,
+        )
     batches = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        width = max(len(ids) for _, ids in chunk)
+    for first in range(0, len(rows), batch_size):
+        chunk = rows[first : first + batch_size]
+        width = max(len(ids) for _, _, ids in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.bool)
-        for row, (_, tokens) in enumerate(chunk):
+        for row, (_, _, tokens) in enumerate(chunk):
             ids[row, : len(tokens)] = torch.tensor(tokens)
             mask[row, : len(tokens)] = True
-        batches.append(TokenBatch(ids, mask, tuple(doc_id for doc_id, _ in chunk)))
+        doc_ids = tuple(doc_id for doc_id, _, _ in chunk)
+        batches.append(TokenBatch(ids, mask, doc_ids, tuple(start for _, start, _ in chunk)))
     return TokenSet(tuple(batches), token_budget, seq_len, bos, pad)
+
+
+def _check_whole(name: str, value: Any) -> None:
+    """Refuse a ``value`` that is not a whole number (None passes: the default applies)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{name}={value!r} must be a whole number, e.g. {name}=4096.")

@@ -29,6 +29,9 @@ class ModelTokensConfig(AnalysisConfig):
     """Longest row; documents are cut there. Default: the model's context (n_ctx), as in the
     paper; more than the context is refused."""
     batch_size: int = Field(default=8, ge=1)
+    windows: bool = True
+    """Documents longer than a row continue in further rows until the budget is spent; False
+    cuts each after its first row (the paper's protocol: one row per document)."""
 
 
 def _documents(corpus: str) -> list[Any]:
@@ -64,6 +67,7 @@ def load_model_and_tokens(config: ModelTokensConfig, ctx: RunContext) -> tuple[A
         token_budget=config.token_budget,
         seq_len=config.seq_len,
         batch_size=config.batch_size,
+        windows=config.windows,
     )
     return model, tokens
 

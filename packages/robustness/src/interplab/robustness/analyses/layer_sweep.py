@@ -69,16 +69,26 @@ METRICS: dict[str, MetricSpec] = {
     },
     "robustness.n_tokens": MetricSpec(unit="tokens", description="prediction positions scored"),
     "robustness.n_interventions": MetricSpec(unit="interventions"),
+    # summaries: of one model (a run of several also has one per model, key `<model>-summary`),
+    # or, in the run's `summary` record, pooled over every model's rows
     "robustness.mean_acc_retained_delete": MetricSpec(
-        unit="fraction", higher_is_better=True, description="mean over single-layer deletions"
+        unit="fraction",
+        higher_is_better=True,
+        description="mean over single-layer deletions (summary of several models: pooled rows)",
     ),
     "robustness.min_acc_retained_delete": MetricSpec(
-        unit="fraction", higher_is_better=True, description="worst single-layer deletion"
+        unit="fraction",
+        higher_is_better=True,
+        description="worst single-layer deletion (summary of several models: of any model)",
     ),
     "robustness.mean_acc_retained_swap": MetricSpec(
-        unit="fraction", higher_is_better=True, description="mean over adjacent swaps"
+        unit="fraction",
+        higher_is_better=True,
+        description="mean over adjacent swaps (summary of several models: pooled rows)",
     ),
-    "robustness.max_kl": MetricSpec(unit="nats", description="largest mean KL of any row"),
+    "robustness.max_kl": MetricSpec(
+        unit="nats", description="largest mean KL of any row (of any model, if several)"
+    ),
 }
 FIGURE_METRICS = ("kl", "acc_retained", "top1_agreement", "loss_delta")
 
@@ -181,7 +191,7 @@ class LayerSweep(Analysis):
                         "model": name,
                         "kind": row["kind"],
                         "intervention": row["intervention"],
-                        "layers": [int(x) for x in str(row["layers"]).split("-")],
+                        "intervention_layers": [int(x) for x in str(row["layers"]).split("-")],
                         "first_layer": int(row["first_layer"]),
                         "relative_depth": float(row["relative_depth"]),
                         "n_layers": n_layers,
@@ -190,6 +200,12 @@ class LayerSweep(Analysis):
                 )
             frames.append(frame)
             del model
+            if multi:  # the model's own summary; the run's summary pools every model's rows
+                yield ctx.record(
+                    _summary_metrics(frame),
+                    key=f"{_slug(name)}-summary",
+                    params=summary_params((name,)),
+                )
         table = pd.concat(frames, ignore_index=True)
         artifacts = {
             f"{kind}-{metric}": ctx.figure(

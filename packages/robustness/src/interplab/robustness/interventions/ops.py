@@ -8,8 +8,8 @@ Notation (reference §5): the residual stream ``x_l`` enters block ``l``; block 
 | ``Delete(3)``, ``Delete((3, 5))`` | the blocks are removed: ``x_{l+1} := x_l`` (compute skipped) |
 | ``Swap(3, 4)`` | positions 3 and 4 exchange modules (any pair, not only adjacent) |
 | ``Swap(3, 4, mode="weights")`` | the two blocks exchange parameter tensors; each slot keeps its
-  module, so slot-typed behaviour (sliding-window vs global attention, ``layer_idx`` scaling)
-  stays with the slot. A Hugging Face state-dict rename does the same. |
+  module, so slot-typed behaviour (sliding-window vs global attention of ``config.layer_types``,
+  ``layer_idx`` scaling) stays with the slot. A Hugging Face state-dict rename does the same. |
 | ``Permute([1, 0, 2, 3])`` | new order of all blocks |
 | ``Repeat(2, times=3)`` | block 2 runs 3 times in a row (the same module object) |
 | ``Ablate(2, "zero"/"mean"/"resample", part="block"/"attn"/"mlp")`` | the part's write to the
@@ -161,7 +161,10 @@ class Swap(Intervention):
         mode: ``"module"`` exchanges the module objects in the list (the default; what
             TransformerLens users do); ``"weights"`` exchanges their parameter and buffer tensors
             in place, leaving each module in its slot (what the reference's state-dict rename
-            does). They differ for slot-typed layers (reference §5).
+            does). They differ for slot-typed layers (reference §5): with weights, each slot
+            keeps its attention type from ``config.layer_types`` (sliding-window or full) and
+            its ``layer_idx``, so a block's weights run with the other slot's type; module mode
+            (like Delete, Permute, Repeat) lets every block keep its own type and index.
     """
 
     a: int
