@@ -32,7 +32,7 @@ def run_one(args: tuple[str, float, int, int, str | None]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from interplab.mips.synthesize import synthesize_task
+    from interplab.mips.pipeline import synthesize_task
     from interplab.mips.tasks import get_task
 
     task = get_task(name)

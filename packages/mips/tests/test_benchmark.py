@@ -28,6 +28,7 @@ def test_unknown_task_in_the_command_is_a_clear_error(home: Path) -> None:
     result = CliRunner().invoke(app, ["mips", "benchmark", "--tasks", "Sum_Al"])
     assert result.exit_code == 2
     assert "Sum_All" in result.output
+    assert result.output.startswith("error: ")  # the core CLI's user-error line, like elsewhere
 
 
 @pytest.mark.timeout(300)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from interplab.core.errors import ConfigError
+from interplab.mips.pipeline import SynthesisConfig, synthesize, synthesize_task
 from interplab.mips.rnn import TrainConfig
 from interplab.mips.sequences import as_sequences
-from interplab.mips.synthesize import SynthesisConfig, synthesize, synthesize_task
 from interplab.mips.tasks import get_task
 from interplab.mips.verify import run_program
 

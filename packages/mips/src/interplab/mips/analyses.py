@@ -152,7 +152,7 @@ def _summarise(
     task: Any, n_sequences: int, config: MipsSynthesisConfig, seed: int
 ) -> dict[str, Any]:
     """Run the pipeline on one task; return JSON values (metrics, params, source)."""
-    from interplab.mips.synthesize import SynthesisConfig, synthesize_task
+    from interplab.mips.pipeline import SynthesisConfig, synthesize_task
 
     steps = config.simplify_steps
     synthesis = SynthesisConfig() if steps is None else SynthesisConfig(simplify_steps=steps)

@@ -194,6 +194,9 @@ class Attempt:
     accuracy: float
     steps: int
     seconds: float
+    realized: bool = False
+    """Started from the least-squares minimal realisation (with 0 steps: the closed-form fit
+    was exact as it stood)."""
 
 
 @dataclass
@@ -332,8 +335,9 @@ def _walk(
                 config=replace(config, warm_accuracy=0.0) if architecture.is_linear else config,
             )  # fmt: skip
             attempt = Attempt(
-                architecture, trained.seed, trained.accuracy, trained.steps, trained.seconds
-            )
+                architecture, trained.seed, trained.accuracy, trained.steps, trained.seconds,
+                realized=initial is not None,
+            )  # fmt: skip
             result.attempts.append(attempt)
             realised = realised or initial is not None
             close = close or (initial is None and trained.accuracy >= retry_above)

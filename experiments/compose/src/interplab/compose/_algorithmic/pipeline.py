@@ -114,7 +114,7 @@ def mips_summary(
     task: Any, n_sequences: int, seed: int, budget: float | None, max_exhaustive: int
 ) -> dict[str, Any]:
     """MIPS on the task (same draw and split as the transformer), as JSON values."""
-    from interplab.mips.synthesize import synthesize_task
+    from interplab.mips.pipeline import synthesize_task
 
     result = synthesize_task(
         task, n_sequences=n_sequences, seed=seed, time_budget_s=budget, progress=False,

@@ -103,8 +103,10 @@ class Task:
 
         Args:
             seed: seed of the draw; ``None`` means the benchmark's ``spec.seed`` (42).
-            n: sequences to draw; ``None`` means ``spec.n_sequences`` (10**6). Smaller values
-                are fine for quick runs.
+            n: sequences to draw; ``None`` means ``spec.n_sequences`` (10**6 for every task),
+                i.e. 900,000 training sequences (800,000 for the 14 tasks with
+                ``train_fraction = 0.8``). That is far more than :func:`~interplab.mips.synthesize`
+                needs: pass e.g. ``n=20_000`` (about the benchmark's size) for quicker runs.
 
         Returns:
             ``(train, test)``, disjoint by row index, in the spec's layout and dtypes.
