@@ -231,3 +231,23 @@ def test_selftest_fails_on_request(tmp_path: Path) -> None:
     config = SelfTestConfig(n_samples=100, fail_with="error")
     with pytest.raises(RuntimeError, match=r"fail_with='error'"):
         list(SelfTest().run(config, ctx))
+
+
+def test_a_boolean_is_not_taken_for_a_number() -> None:
+    """pydantic reads true as 1: ``n_samples = true`` would run with one sample."""
+    from pydantic import ValidationError
+
+    from interplab.core.analysis import AnalysisConfig
+
+    class Config(AnalysisConfig):
+        n: int = 1
+        x: float | None = None
+        flag: bool = False
+        either: bool | int = 0
+
+    with pytest.raises(ValidationError, match=r"n\n.*a number is expected, not true/false"):
+        Config(n=True)
+    with pytest.raises(ValidationError, match=r"x\n.*a number is expected"):
+        Config(x=False)
+    assert Config(n=3, x=0.5, flag=True, either=True) == Config(n=3, x=0.5, flag=True, either=True)
+    assert Config(flag=True).flag is True and Config(either=True).either is True

@@ -506,7 +506,7 @@ def test_reading_commands_refuse_a_store_file_that_does_not_exist(
     code, out, err = invoke("import", str(_export_of_one_record(tmp_path / "one.jsonl")), *extra)
     assert code == 0 and missing.is_file(), out + err  # commands that write make the store
     code, out, _ = invoke("runs", "list", *extra)
-    assert code == 0 and "1 of 1 records" in out
+    assert code == 0 and "1 of 1 record" in out
 
 
 def test_cache_clear_without_a_default_store_clears_all_and_makes_none(env: Path) -> None:
@@ -619,3 +619,10 @@ def test_compare_across_experiments_names_them_sorts_by_params_and_marks_best(
     code, out, _ = invoke("runs", "list")
     record = Store(f"sqlite:///{tmp_path}/home/store.db").query(limit=1, newest_first=True)[0]
     assert code == 0 and record.id in out, "ids are never split across lines"
+
+
+def test_workers_with_the_local_runner_is_refused_not_ignored(env: Path, tmp_path: Path) -> None:
+    code, _, err = invoke("run", str(env), "--workers", "4", "--no-progress")
+    assert code == 2 and "use --runner process --workers 4" in " ".join(err.split())
+    assert not (tmp_path / "home" / "store.db").exists(), "nothing ran"
+    assert invoke("run", str(env), "--workers", "1", "--no-progress", "--no-report")[0] == 0

@@ -147,3 +147,30 @@ def test_a_missing_store_is_shown_resolved_with_a_hint_for_four_slashes(env: Pat
     said = f"error: store '{env.resolve() / 'nope' / 's.db'}' (from --store) does not exist; check"
     assert code == 2 and err.startswith(said) and "four" not in err
     assert made(env) == set()
+
+
+SPEC = 'name = "urls"\n{store}[[runs]]\nanalysis = "core.selftest"\nconfig = {{n_samples = 10}}\n'
+
+
+@pytest.mark.parametrize("store", ["sqlite://", ":memory:", "", "sqlite:/x.db"])
+def test_run_refuses_a_bad_store_before_anything_runs(env: Path, store: str) -> None:
+    spec = env / "spec.toml"
+    spec.write_text(SPEC.format(store=""))
+    code, out, err = invoke("run", str(spec), "--store", store, "--no-progress")
+    assert code == 2 and "Traceback" not in out + err and "completed" not in out
+    assert "error: " in err and made(env) == {"spec.toml"}
+    assert not (env / "home" / "report").exists(), "the default report is left as it was"
+
+
+def test_run_takes_the_specs_store_unless_the_command_line_or_environment_names_one(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = env / "spec.toml"
+    spec.write_text(SPEC.format(store='store = "sqlite:///from_spec.db"\n'))
+    assert invoke("run", str(spec), "--no-progress", "--no-report")[0] == 0
+    assert len(Store("sqlite:///from_spec.db").query()) == 1
+    monkeypatch.setenv("INTERPLAB_STORE", "sqlite:///from_env.db")
+    assert invoke("run", str(spec), "--no-progress", "--no-report")[0] == 0
+    assert len(Store("sqlite:///from_env.db").query()) == 1
+    code, _, err = invoke("run", str(spec), "--store", "", "--no-progress", "--no-report")
+    assert code == 2 and "--store is empty" in " ".join(err.split())

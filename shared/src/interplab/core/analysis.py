@@ -22,13 +22,14 @@ from __future__ import annotations
 import io
 import logging
 import re
+import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from interplab.core.errors import ConfigError
 from interplab.core.records import Artifact, Environment, ExperimentRecord, Metric, MetricSpec
@@ -56,6 +57,23 @@ class AnalysisConfig(BaseModel):
     """Base of analysis configs: frozen, unknown keys rejected, field docstrings as help."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse ``true``/``false`` for a number field (pydantic would read them as 1 and 0)."""
+        field_info = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field_info and _numeric(field_info.annotation):
+            raise ValueError("a number is expected, not true/false")
+        return value
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether ``annotation`` is ``int`` or ``float``, possibly in a union without ``bool``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = get_args(annotation)
+        return bool not in args and any(_numeric(a) for a in args)
+    return annotation in (int, float)
 
 
 _KEY = re.compile(r"[^A-Za-z0-9_.\-]+")

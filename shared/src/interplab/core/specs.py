@@ -3,7 +3,7 @@
 ::
 
     name = "quickstart"                 # required: names the experiment in the store
-    store = "sqlite:///results.db"      # optional; else --store, $INTERPLAB_STORE, the default
+    store = "sqlite:///results.db"      # optional; --store and $INTERPLAB_STORE override it
     seed = 0                            # default seed of every run
     device = "auto"
     tags = ["demo"]

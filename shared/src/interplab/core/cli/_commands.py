@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +25,7 @@ from interplab.core.cli._common import (
     missing_store,
     open_cache,
     open_store,
+    plural,
     store_url,
 )
 from interplab.core.errors import ConfigError
@@ -54,24 +54,28 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run every analysis in SPEC and write its records to the store."""
-    from interplab.core.paths import default_store_url, interplab_home
+    from interplab.core.paths import interplab_home
     from interplab.core.runners import check_workers, run_spec
     from interplab.core.specs import load_spec
 
     if runner not in _RUNNERS:
         raise ConfigError(f"--runner {runner!r} is not known; use one of {', '.join(_RUNNERS)}.")
     check_workers(workers, "--workers")
+    if runner == "local" and workers not in (None, 1):
+        raise ConfigError(
+            f"--workers {workers} needs a parallel runner: --runner local runs one task at a "
+            f"time; use --runner process --workers {workers} (or ray)."
+        )
     experiment = load_spec(spec)
     report_dir = interplab_home() / "report"  # checked before running, like `report` uses it
-    store_url = (
-        store or os.environ.get("INTERPLAB_STORE") or experiment.store or default_store_url()
-    )
+    url, _ = store_url(store, experiment.store)  # checked before anything runs
     cache = open_cache(cache_dir)
     summary = run_spec(
-        experiment, store_url=store_url, cache_dir=cache.root, origin=str(spec), runner=runner,
+        experiment, store_url=url, cache_dir=cache.root, origin=str(spec), runner=runner,
         workers=workers, address=address, force=force, show_progress=progress,
     )  # fmt: skip
-    table = Table(title=f"{experiment.name}: {len(summary.outcomes)} runs", title_justify="left")
+    title = f"{experiment.name}: {plural(len(summary.outcomes), 'run')}"
+    table = Table(title=title, title_justify="left")
     table.add_column("id", no_wrap=True, min_width=16)  # what `runs show` takes
     for column in ("run", "analysis", "status", "s", "headline metrics"):
         table.add_column(column, justify="right" if column == "s" else "left", overflow="fold")
@@ -331,7 +335,7 @@ def _store_line(store: str | None) -> str:
     if problem:
         return problem
     opened = open_store(store)
-    return f"{opened!r}: {opened.count()} records"
+    return f"{opened!r}: {plural(opened.count(), 'record')}"
 
 
 def _cache_line(cache: Any) -> str:

@@ -21,11 +21,17 @@ __all__ = [
     "missing_store",
     "open_cache",
     "open_store",
+    "plural",
     "store_url",
 ]
 
 _WIDEST = 100_000
 """Width allowed to a table when measuring how wide it is without wrapping a cell."""
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 run``, ``2 runs``, ``0 records``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class _Stdout(Console):
@@ -133,13 +139,14 @@ def filters(
     return {k: v for k, v in out.items() if v not in (None, ())}
 
 
-def store_url(url: str | None) -> tuple[str, str]:
+def store_url(url: str | None, spec_store: str | None = None) -> tuple[str, str]:
     """The store URL a command uses, and where it comes from.
 
-    That is ``--store``, ``INTERPLAB_STORE`` or the default (``$INTERPLAB_HOME/store.db``); an
-    empty ``INTERPLAB_STORE`` counts as unset. Raises :class:`StoreError` for an empty
-    ``--store``, a mistyped URL and an in-memory SQLite store (each command opens the store
-    anew, so what one writes there is gone before anything reads it).
+    That is ``--store``, ``INTERPLAB_STORE``, the spec's ``store`` (``run`` only) or the default
+    (``$INTERPLAB_HOME/store.db``); an empty ``INTERPLAB_STORE`` counts as unset. Raises
+    :class:`StoreError` for an empty ``--store``, a mistyped URL and an in-memory SQLite store
+    (each command opens the store anew, so what one writes there is gone before anything reads
+    it).
     """
     from interplab.core.errors import StoreError
     from interplab.core.paths import default_store_url
@@ -154,6 +161,8 @@ def store_url(url: str | None) -> tuple[str, str]:
         chosen = url, "--store"
     elif os.environ.get("INTERPLAB_STORE"):
         chosen = os.environ["INTERPLAB_STORE"], "INTERPLAB_STORE"
+    elif spec_store:
+        chosen = spec_store, "the spec's store"
     else:
         chosen = default_store_url(), "the default"
     if _in_memory(chosen[0]):

@@ -24,6 +24,7 @@ from interplab.core.cli._common import (
     console,
     filters,
     open_store,
+    plural,
 )
 from interplab.core.errors import StoreError
 from interplab.core.records import ExperimentRecord, format_value
@@ -50,7 +51,8 @@ def runs_list(
     opened.check_known(**chosen)  # a misspelt --experiment would silently list nothing
     _check_where_keys(opened, where or [])
     records = opened.query(limit=limit, newest_first=True, **chosen)
-    table = Table(title=f"{len(records)} of {opened.count(**chosen)} records", title_justify="left")
+    title = f"{len(records)} of {plural(opened.count(**chosen), 'record')}"
+    table = Table(title=title, title_justify="left")
     for column in ("id", "experiment", "analysis", "status", "created (UTC)", "metrics"):
         # an id is copied into `runs show`: never split across lines
         table.add_column(column, **({"no_wrap": True} if column == "id" else {"overflow": "fold"}))
