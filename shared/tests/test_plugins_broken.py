@@ -163,9 +163,9 @@ def test_records_carry_the_version_of_the_plugin_that_made_them(plugin: Path) ->
     assert "mylab-coin" not in selftest.env.packages  # only the producing plugin's
 
 
-def test_capture_environment_adds_an_untracked_plugin_distribution_once() -> None:
-    packages = capture_environment(analysis="example.random-walk").packages
-    assert "interplab-example-analysis" in packages
+def test_capture_environment_adds_an_untracked_plugin_distribution_once(plugin: Path) -> None:
+    packages = capture_environment(analysis="mylab.coin").packages
+    assert packages["mylab-coin"] == "0.0.1"
     core = capture_environment(analysis="core.selftest").packages
     assert core == capture_environment().packages  # interplab-core is tracked already
     assert capture_environment(analysis="nobody.registers-this").packages == core
