@@ -254,7 +254,7 @@ class ScoreDataset(Analysis):
         from interplab.seglabels.issues import find_label_issues
         from interplab.seglabels.plots import worst_images
         from interplab.seglabels.review import (
-            label_agreement,
+            pairing_agreement,
             pairing_warning,
             ranking_csv,
             ranking_rows,
@@ -270,8 +270,7 @@ class ScoreDataset(Analysis):
         issues = find_label_issues(labels, probs, ignore_index=config.ignore_index)
         flagged = issues.reshape(len(issues), -1).sum(axis=1)
         files = [p.name for p in mask_files(Path(config.folder) / "masks")]  # load_folder's order
-        agreement = label_agreement(labels, probs, ignore_index=config.ignore_index)
-        shifted = label_agreement(labels, probs, ignore_index=config.ignore_index, shift=1)
+        agreement, shifted = pairing_agreement(labels, probs, ignore_index=config.ignore_index)
         if warning := pairing_warning(agreement, files, Path(config.folder) / "masks", shifted):
             ctx.log.warning("seglabels.score: %s", warning)
         artifacts = {

@@ -19,7 +19,8 @@ from interplab.core.errors import ConfigError, MissingFileError, ShapeError
 from interplab.core.paths import folder_problem
 
 __all__ = [
-    "Review", "label_agreement", "pairing_note", "pairing_warning", "parse_params",
+    "Review", "label_agreement", "pairing_agreement", "pairing_note", "pairing_warning",
+    "parse_params",
     "ranking_csv", "ranking_rows", "score_dataset",
 ]  # fmt: skip
 
@@ -285,6 +286,22 @@ def label_agreement(
         predicted class is their label; NaN where no sampled pixel is labelled.
     """
     given, predicted = _sampled_maps(labels, pred_probs, pixels, batch_size)  # (N, P') each
+    return _agreement(given, predicted, ignore_index, shift)
+
+
+def pairing_agreement(
+    labels: Any, pred_probs: Any, *, ignore_index: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`label_agreement` with ``shift`` 0 and 1 (for :func:`pairing_warning`), one read."""
+    given, predicted = _sampled_maps(labels, pred_probs, 4096, 64)
+    own = _agreement(given, predicted, ignore_index, 0)
+    return own, _agreement(given, predicted, ignore_index, 1)
+
+
+def _agreement(
+    given: np.ndarray, predicted: np.ndarray, ignore_index: int | None, shift: int
+) -> np.ndarray:
+    """float64 (N,): per mask i, the share of its counted pixels where row i + shift agrees."""
     predicted = np.roll(predicted, -shift, axis=0) if shift else predicted
     counted = np.ones(given.shape, bool) if ignore_index is None else given != ignore_index
     agree = (predicted == given) & counted
@@ -468,8 +485,7 @@ def score_dataset(
         label_array, probs, ignore_index=ignore_index, progress=True, **pooling
     )
     flagged = issues.reshape(len(issues), -1).sum(axis=1)
-    agreement = label_agreement(label_array, probs, ignore_index=ignore_index)
-    shifted = label_agreement(label_array, probs, ignore_index=ignore_index, shift=1)
+    agreement, shifted = pairing_agreement(label_array, probs, ignore_index=ignore_index)
     warning = pairing_warning(agreement, files, Path(labels), shifted)
     rows = ranking_rows(scores, flagged, names, files)
     try:
